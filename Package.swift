@@ -25,18 +25,20 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "FDFSConfig", dependencies: ["FDFSModel"], swiftSettings: strict),
-        .testTarget(name: "FDFSModelTests", dependencies: ["FDFSModel"], swiftSettings: strict),
+        // Test support shared by the test targets: golden-vector files, seeded randomness.
+        .target(name: "FDFSTesting", swiftSettings: strict),
+        .testTarget(name: "FDFSModelTests", dependencies: ["FDFSModel", "FDFSTesting"], swiftSettings: strict),
         .testTarget(
             name: "FDFSProtocolTests",
             dependencies: [
-                "FDFSProtocol", "FDFSModel",
+                "FDFSProtocol", "FDFSModel", "FDFSTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "FDFSConfigTests", dependencies: ["FDFSConfig", "FDFSModel"], swiftSettings: strict),
+        .testTarget(name: "FDFSConfigTests", dependencies: ["FDFSConfig", "FDFSModel", "FDFSTesting"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -119,6 +119,10 @@ public struct FileNameBlock: Hashable, Sendable {
     public init(encoded text: some StringProtocol) throws(FileIDError) {
         let chars = Array(text.utf8)
         guard chars.count == Self.encodedLength else { throw .nameBlockWrongLength(chars.count) }
+        // No padding inside a name block: '.' is refused like any other foreign character.
+        if let bad = chars.firstIndex(where: { !FDFSBase64.isAlphabetCharacter($0) }) {
+            throw .badBase64(position: bad, character: chars[bad])
+        }
         let decoded: [UInt8]
         do {
             decoded = try FDFSBase64.decode(chars)

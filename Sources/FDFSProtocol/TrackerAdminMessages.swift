@@ -726,7 +726,7 @@ public struct ParameterRequest: EmptyRequest {
 }
 
 /// The tracker's parameters pushed to storages, in wire order (protocol spec §4.19).
-public struct TrackerParameters: FDFSBody {
+public struct TrackerParameters: FDFSBody, CustomStringConvertible {
     public struct Entry: Hashable, Sendable {
         public var key: String
         public var value: String
@@ -743,8 +743,12 @@ public struct TrackerParameters: FDFSBody {
 
     public subscript(key: String) -> String? { entries.first { $0.key == key }?.value }
 
+    /// The wire text: `key=value` lines.
+    public var text: String { entries.map { "\($0.key)=\($0.value)\n" }.joined() }
+    public var description: String { text }
+
     public func encode(into b: inout ByteBuffer) {
-        for e in entries { b.writeString("\(e.key)=\(e.value)\n") }
+        b.writeString(text)
     }
 
     public static func decode(from r: inout FieldReader, headerStatus: UInt8) throws(FDFSProtocolError) -> Self {
