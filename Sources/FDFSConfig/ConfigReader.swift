@@ -172,11 +172,12 @@ struct ConfigReader {
         return value.split(separator: ",").map { String(trimASCIIWhitespace($0)) }.filter { !$0.isEmpty }
     }
 
-    /// A path; relative paths are resolved against the configuration file's directory when
-    /// `relativeToConfig` is true. Trailing slashes are removed (except for `/`).
+    /// A path; with `relativeToConfig`, a relative path is resolved against the directory of
+    /// the top-level configuration file (as the C daemons do, even when the key comes from an
+    /// included file). Trailing slashes are removed (except for `/`).
     mutating func path(_ key: String, section: String = "", relativeToConfig: Bool = false) -> String? {
         guard let item = item(key, section: section) else { return nil }
-        let path = relativeToConfig ? ConfigFile.resolve(item.value, relativeTo: item.location.path) : item.value
+        let path = relativeToConfig ? ConfigFile.resolve(item.value, relativeTo: document.path) : item.value
         return Self.trimTrailingSlashes(path)
     }
 

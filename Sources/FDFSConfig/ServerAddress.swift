@@ -75,7 +75,8 @@ public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
                     throw ConfigValueError("is not a server address ('\(host)' in brackets is not an IP address)")
                 }
             } else {
-                guard host.utf8.allSatisfy(isHostNameByte) else {
+                let looksNumeric = host.utf8.allSatisfy { isDigit($0) || $0 == UInt8(ascii: ".") }
+                guard host.utf8.allSatisfy(isHostNameByte), !looksNumeric || IPv4Address(host) != nil else {
                     throw ConfigValueError("is not a server address ('\(host)' is neither an IPv4 address nor a host name)")
                 }
             }

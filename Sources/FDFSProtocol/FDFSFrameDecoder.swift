@@ -41,12 +41,12 @@ public struct FDFSFramingPolicy: Sendable {
 
 /// The streaming frame decoder shared by every daemon and client (DESIGN.md principle 2).
 ///
-/// It is a `NIOSingleStepByteToMessageDecoder`, so it plugs into a channel pipeline through
-/// `ByteToMessageHandler`, and it can also be driven directly with `decode(buffer:)` (tests,
+/// It is a `ByteToMessageDecoder`, so it plugs into a channel pipeline through
+/// `ByteToMessageHandler`, and it can also be driven directly with `next(_:)` (tests,
 /// fuzzing). It never holds more than one header, one buffered body (bounded by
 /// `maxBufferedBodyBytes`) or one fixed part; streamed content is passed on as it arrives.
 /// After an error it stays failed: the connection must be closed.
-public struct FDFSFrameDecoder: NIOSingleStepByteToMessageDecoder {
+public struct FDFSFrameDecoder: ByteToMessageDecoder {
     public typealias InboundOut = FDFSFrame
 
     enum State {
@@ -71,7 +71,9 @@ public struct FDFSFrameDecoder: NIOSingleStepByteToMessageDecoder {
         return false
     }
 
-    public mutating func decode(buffer: inout ByteBuffer) throws(FDFSProtocolError) -> FDFSFrame? {
+    /// The next frame, or nil when more bytes are needed. Frames that need no bytes (`end`)
+    /// come out without further input, so call it until it returns nil.
+    public mutating func next(_ buffer: inout ByteBuffer) throws(FDFSProtocolError) -> FDFSFrame? {
         do {
             return try step(&buffer)
         } catch {
@@ -80,15 +82,17 @@ public struct FDFSFrameDecoder: NIOSingleStepByteToMessageDecoder {
         }
     }
 
-    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws(FDFSProtocolError) -> FDFSFrame? {
-        if let frame = try decode(buffer: &buffer) { return frame }
-        guard seenEOF else { return nil }
+    /// The frames still due when the peer closed: the end of an until-close body, or an
+    /// error when the close cut a packet.
+    public mutating func finish(_ buffer: inout ByteBuffer) throws(FDFSProtocolError) -> [FDFSFrame] {
+        var frames: [FDFSFrame] = []
+        while let frame = try next(&buffer) { frames.append(frame) }
         switch state {
         case .untilClose:
-            state = .end
-            return try decode(buffer: &buffer)
+            state = .header
+            frames.append(.end)
         case .header where buffer.readableBytes == 0:
-            return nil
+            break
         case .failed(let error):
             throw error
         default:
@@ -96,6 +100,20 @@ public struct FDFSFrameDecoder: NIOSingleStepByteToMessageDecoder {
             state = .failed(error)
             throw error
         }
+        return frames
+    }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        while let frame = try next(&buffer) { context.fireChannelRead(wrapInboundOut(frame)) }
+        return .needMoreData
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while let frame = try next(&buffer) { context.fireChannelRead(wrapInboundOut(frame)) }
+        if seenEOF {
+            for frame in try finish(&buffer) { context.fireChannelRead(wrapInboundOut(frame)) }
+        }
+        return .needMoreData
     }
 
     mutating func step(_ buffer: inout ByteBuffer) throws(FDFSProtocolError) -> FDFSFrame? {
@@ -137,7 +155,11 @@ public struct FDFSFrameDecoder: NIOSingleStepByteToMessageDecoder {
                 state = .fixed(header, framing)
             case .fixed(let header, let framing):
                 guard buffer.readableBytes >= framing.fixedLength, let fixed = buffer.readSlice(length: framing.fixedLength) else { return nil }
-                state = framing.contentLength > 0 ? .content(remaining: framing.contentLength) : .end
+                if framing.contentLength == FetchOnePathBinlogResponse.unboundedLength {
+                    state = .untilClose
+                } else {
+                    state = framing.contentLength > 0 ? .content(remaining: framing.contentLength) : .end
+                }
                 return .head(header, fixed)
             case .content(let remaining):
                 guard buffer.readableBytes > 0 else { return nil }
@@ -177,7 +199,6 @@ public struct FDFSFrameDecoder: NIOSingleStepByteToMessageDecoder {
         case .response(let streamBody):
             if header.status != 0 { return .buffered(header, 0, checkedMetadata: true) }
             if streamBody {
-                if header.bodyLength == FetchOnePathBinlogResponse.unboundedLength { return .untilClose }
                 return .fixed(header, StreamFraming(fixedLength: 0, contentLength: header.bodyLength))
             }
             return try bufferedState(header)

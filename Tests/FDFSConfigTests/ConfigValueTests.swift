@@ -76,7 +76,7 @@ struct ConfigValueTests {
     }
 
     @Test(arguments: ["", ":22122", "host:0", "host:70000", "host:abc", "::1:22122", "[::1", "[::1]x", "[nothost]:1",
-                      "a,b,c:1", "10.0.0.1,10.0.0.2:1", "[fd00::1,2001:db8::1]:1", "bad host:1", "host,:1"])
+                      "a,b,c:1", "10.0.0.1,10.0.0.2:1", "[fd00::1,2001:db8::1]:1", "bad host:1", "host,:1", "256.1.1.1:22122", "10.0.0:22122"])
     func badServerAddresses(text: String) {
         #expect(throws: ConfigValueError.self) { try ServerAddress.parse(text, defaultPort: 22122) }
     }

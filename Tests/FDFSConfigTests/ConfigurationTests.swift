@@ -598,6 +598,14 @@ struct TypedConfigurationTests {
         }
     }
 
+    @Test func pathsFromIncludedFilesAreRelativeToTheTopLevelFile() throws {
+        try withTemporaryDirectory { dir in
+            try writeFile(dir, "sub/ids.conf", "use_storage_id = true\nstorage_ids_filename = storage_ids.conf\n")
+            let main = try writeFile(dir, "tracker.conf", "base_path = /x\n#include sub/ids.conf\n")
+            #expect(try TrackerConfiguration.load(path: main).storageIDsPath == dir + "/storage_ids.conf")
+        }
+    }
+
     @Test func clientMayIncludeHTTPConf() throws {
         try withTemporaryDirectory { dir in
             try writeFile(dir, "http.conf", "http.anti_steal.check_token = true\nhttp.anti_steal.secret_key = s3cret\nhttp.default_content_type = a/b\n")

@@ -21,7 +21,7 @@ import FDFSTesting
         var buffer = ByteBuffer(bytes: bytes)
         var head: (FDFSHeader, ByteBuffer)? = nil
         var content: [UInt8] = []
-        while let frame = try decoder.decode(buffer: &buffer) {
+        while let frame = try decoder.next(&buffer) {
             switch frame {
             case .head(let h, let b): head = (h, b)
             case .bodyPart(let p): content += p.readableBytesView
