@@ -127,7 +127,7 @@ extension ConfigDocument {
             }
             for (index, raw) in lines.enumerated() {
                 let location = ConfigLocation(path: path, line: index + 1)
-                let line = Self.trim(Substring(raw))
+                let line = trimASCIIWhitespace(Substring(raw))
                 if line.isEmpty { continue }
 
                 if line.hasPrefix("#") {
@@ -143,7 +143,7 @@ extension ConfigDocument {
                 }
 
                 if line.hasPrefix("["), line.hasSuffix("]"), line.utf8.count >= 2 {
-                    section = String(Self.trim(line.dropFirst().dropLast()))
+                    section = String(trimASCIIWhitespace(line.dropFirst().dropLast()))
                     continue
                 }
 
@@ -152,8 +152,8 @@ extension ConfigDocument {
                                                   message: "line is not 'key = value', a comment or a [section]; ignored"))
                     continue
                 }
-                let key = String(Self.trim(line[..<equals]))
-                let value = String(Self.trim(line[line.index(after: equals)...]))
+                let key = String(trimASCIIWhitespace(line[..<equals]))
+                let value = String(trimASCIIWhitespace(line[line.index(after: equals)...]))
                 guard !key.isEmpty else {
                     warnings.append(ConfigWarning(location: location, key: "", message: "no key before '='; line ignored"))
                     continue
@@ -208,9 +208,7 @@ extension ConfigDocument {
             let separator = bytes[bytes.index(bytes.startIndex, offsetBy: 8)]
             guard separator == UInt8(ascii: " ") || separator == UInt8(ascii: "\t") else { return nil }
             let rest = Substring(bytes.dropFirst(9))
-            return String(trim(rest))
+            return String(trimASCIIWhitespace(rest))
         }
-
-        static func trim(_ text: Substring) -> Substring { trimASCIIWhitespace(text) }
     }
 }

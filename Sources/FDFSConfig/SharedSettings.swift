@@ -116,7 +116,7 @@ public struct ServiceSettings: Hashable, Sendable {
     /// True when `allow_hosts` is absent or contains `*`.
     public var allowsAllHosts: Bool { allowHosts.isEmpty || allowHosts.contains("*") }
 
-    static let maxBuffSizeBytes = 256 * 1024 * 1024
+    static let buffSizeLimitBytes = 256 * 1024 * 1024
 
     static func read(_ r: inout ConfigReader, defaultPort: Int, defaultNetworkTimeoutSeconds: Int) throws(ConfigError) -> ServiceSettings {
         let basePath = try r.requiredString("base_path")
@@ -132,7 +132,7 @@ public struct ServiceSettings: Hashable, Sendable {
         s.acceptThreads = try r.int("accept_threads", default: 1, in: 1...256)
         s.workThreads = try r.int("work_threads", default: 4, in: 1...1024)
 
-        let buffRange: ClosedRange<Int64> = 1024...Int64(maxBuffSizeBytes)
+        let buffRange: ClosedRange<Int64> = 1024...Int64(buffSizeLimitBytes)
         s.buffSizeBytes = Int(try r.size("buff_size", default: 256 * 1024, in: buffRange))
         let minBuff = try r.located("min_buff_size") { (t: String) throws(ConfigValueError) in try ConfigValue.parseSize(t, in: buffRange) }
         let maxBuff = try r.located("max_buff_size") { (t: String) throws(ConfigValueError) in try ConfigValue.parseSize(t, in: buffRange) }

@@ -91,7 +91,7 @@ public struct StorageConfiguration: Hashable, Sendable {
     public static let maxSyncThreads = 256
     public static let maxTrackers = 16
     /// `buff_size` must hold a trunk binlog record buffer: 10 + 64 KB.
-    public static let minBuffSizeBytes = 10 + 64 * 1024
+    public static let requiredMinBuffSizeBytes = 10 + 64 * 1024
 
     public var path: String
     public var service: ServiceSettings
@@ -176,8 +176,8 @@ public struct StorageConfiguration: Hashable, Sendable {
         var r = ConfigReader(document)
         path = document.path
         service = try ServiceSettings.read(&r, defaultPort: Self.defaultPort, defaultNetworkTimeoutSeconds: 30)
-        if service.buffSizeBytes < Self.minBuffSizeBytes {
-            throw r.inconsistent("buff_size", "buff_size (\(service.buffSizeBytes)) must be at least \(Self.minBuffSizeBytes) bytes for the storage")
+        if service.buffSizeBytes < Self.requiredMinBuffSizeBytes {
+            throw r.inconsistent("buff_size", "buff_size (\(service.buffSizeBytes)) must be at least \(Self.requiredMinBuffSizeBytes) bytes for the storage")
         }
 
         groupName = try r.optional("group_name", ConfigReader.parseGroupName)

@@ -1,20 +1,17 @@
 import Foundation
 import Testing
+import FDFSTesting
 
 /// Paths of the files the tests read, located from this source file: the package root is
 /// three levels up (`Tests/FDFSConfigTests/TestSupport.swift`).
 enum TestPaths {
-    static let packageRoot: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.path
-    }()
+    static let packageRoot: String = SharedVectors.packageRoot.path
 
     /// The sample configuration files shipped in `conf/`.
     static func sample(_ name: String) -> String { packageRoot + "/conf/" + name }
 
     /// The configuration files captured from a real C cluster.
-    static let vectorsDirectory = packageRoot + "/../shared/vectors/conf"
+    static let vectorsDirectory = SharedVectors.directory.appendingPathComponent("conf").path
     static func vector(_ name: String) -> String { vectorsDirectory + "/" + name }
 }
 
