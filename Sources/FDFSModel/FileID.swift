@@ -119,17 +119,7 @@ public struct FileNameBlock: Hashable, Sendable {
     public init(encoded text: some StringProtocol) throws(FileIDError) {
         let chars = Array(text.utf8)
         guard chars.count == Self.encodedLength else { throw .nameBlockWrongLength(chars.count) }
-        // No padding inside a name block: '.' is refused like any other foreign character.
-        if let bad = chars.firstIndex(where: { !FDFSBase64.isAlphabetCharacter($0) }) {
-            throw .badBase64(position: bad, character: chars[bad])
-        }
-        let decoded: [UInt8]
-        do {
-            decoded = try FDFSBase64.decode(chars)
-        } catch {
-            guard case .invalidCharacter(let p, let c) = error else { throw .nameBlockWrongLength(chars.count) }
-            throw .badBase64(position: p, character: c)
-        }
+        let decoded = try decodeNameCharacters(chars, byteCount: Self.byteCount, firstPosition: 0)
         try self.init(bytes: decoded)
     }
 }
@@ -159,11 +149,7 @@ public struct TrunkLocator: Hashable, Sendable {
     public init(encoded text: some StringProtocol) throws(FileIDError) {
         let chars = Array(text.utf8)
         guard chars.count == Self.encodedLength else { throw .nameBlockWrongLength(chars.count) }
-        let b: [UInt8]
-        do { b = try FDFSBase64.decode(chars) } catch {
-            guard case .invalidCharacter(let p, let c) = error else { throw .nameBlockWrongLength(chars.count) }
-            throw .badBase64(position: FileNameBlock.encodedLength + p, character: c)
-        }
+        let b = try decodeNameCharacters(chars, byteCount: 12, firstPosition: FileNameBlock.encodedLength)
         func i32(_ at: Int) -> Int32 {
             Int32(bitPattern: UInt32(b[at]) << 24 | UInt32(b[at + 1]) << 16 | UInt32(b[at + 2]) << 8 | UInt32(b[at + 3]))
         }
@@ -171,6 +157,16 @@ public struct TrunkLocator: Hashable, Sendable {
         offset = i32(4)
         allocatedSize = i32(8)
     }
+}
+
+/// Decodes base64 characters of a file name that must give exactly `byteCount` bytes. No
+/// padding is allowed inside a name: `.` is refused like any other foreign character.
+func decodeNameCharacters(_ chars: [UInt8], byteCount: Int, firstPosition: Int) throws(FileIDError) -> [UInt8] {
+    if let bad = chars.firstIndex(where: { !FDFSBase64.isAlphabetCharacter($0) }) {
+        throw .badBase64(position: firstPosition + bad, character: chars[bad])
+    }
+    guard let bytes = try? FDFSBase64.decode(chars), bytes.count == byteCount else { throw .nameBlockWrongLength(chars.count) }
+    return bytes
 }
 
 /// What kind of file a name denotes (spec §6.5 decoding rules).

@@ -23,6 +23,8 @@ public struct FDFSProtocolError: Error, Hashable, Sendable, CustomStringConverti
         case invalidName
         /// A streamed body ended before its announced length (connection closed).
         case truncated
+        /// An address text too long for its field (GET_GROUP_NAME answers ENAMETOOLONG).
+        case nameTooLong
     }
 
     public var kind: Kind
@@ -35,8 +37,9 @@ public struct FDFSProtocolError: Error, Hashable, Sendable, CustomStringConverti
         self.detail = detail
     }
 
-    /// The status a server answers with. FastDFS uses EINVAL for every malformed request.
-    public var status: FDFSStatus { .EINVAL }
+    /// The status a server answers with. FastDFS uses EINVAL for every malformed request,
+    /// except ENAMETOOLONG for an over-long IP in GET_GROUP_NAME.
+    public var status: FDFSStatus { kind == .nameTooLong ? .ENAMETOOLONG : .EINVAL }
 
     /// Whether a server must close the connection without sending any reply (negative length,
     /// as both C servers do).

@@ -618,8 +618,10 @@ public struct GetGroupNameRequest: FDFSRequest {
     public static func decode(from r: inout FieldReader, headerStatus: UInt8) throws(FDFSProtocolError) -> Self {
         try r.requireLength(r.remaining >= 4, "body must be at least the 4-byte port, got \(r.remaining)")
         let ipLength = r.remaining - 4
-        // The C tracker answers ENAMETOOLONG for an IP of 46 bytes or more; bound it here too.
-        try r.requireLength(ipLength < FieldWidth.ipAddress, "IP text of \(ipLength) bytes is too long")
+        // The C tracker answers ENAMETOOLONG for an IP of 46 bytes or more.
+        guard ipLength < FieldWidth.ipAddress else {
+            throw FDFSProtocolError(.nameTooLong, command: command, "IP text of \(ipLength) bytes is longer than 45")
+        }
         let ip = ipLength > 0 ? try r.text(count: ipLength, "ip") : nil
         return Self(ipAddress: ip, port: try r.int32("port"))
     }

@@ -92,6 +92,8 @@ import FDFSTesting
         ("group1/M02/00/00/wKgBCmVT8QCAEjRWAAAACw1KEYU123.jpg", .storePathIndexOutOfRange(2, 2)),
         // trunk flag set (0x88...) but no room for the 16 locator characters
         ("group1/M00/00/00/wKgBCmVT8QCIEjRWAAAACw1KEYU123_slave_x.jpg", .trunkLocatorMissing(42)),
+        // found by the fuzzer: padding inside the trunk locator used to crash the decoder
+        ("group1/M00/00/00/wKgBCmVT8QCIEjRWAAAACw1KEYUAAAAAQAABAAAAAg.123.jpg", .badBase64(position: 42, character: UInt8(ascii: "."))),
     ]
 
     @Test(arguments: 0..<cases.count)
