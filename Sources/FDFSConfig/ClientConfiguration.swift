@@ -11,7 +11,7 @@ public enum ConnectFirstBy: String, Hashable, Sendable {
 }
 
 /// client.conf (cluster spec §8.5), used by the CLI and the client library.
-public struct ClientConfiguration: Hashable, Sendable {
+public struct ClientConfiguration: ConfigurationFile, Hashable {
     public var path: String
     public var connectTimeoutSeconds = 10
     public var networkTimeoutSeconds = 30
@@ -42,13 +42,6 @@ public struct ClientConfiguration: Hashable, Sendable {
         return try StorageIDs.load(path: storageIDsPath, limits: limits)
     }
 
-    public static func load(path: String, limits: ConfigLimits = .default) throws(ConfigError) -> ClientConfiguration {
-        try ClientConfiguration(document: ConfigDocument.load(path: path, limits: limits))
-    }
-
-    public static func parse(text: String, path: String) throws(ConfigError) -> ClientConfiguration {
-        try ClientConfiguration(document: ConfigDocument.parse(text: text, path: path))
-    }
 
     public init(document: ConfigDocument) throws(ConfigError) {
         var r = ConfigReader(document)

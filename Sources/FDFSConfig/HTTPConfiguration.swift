@@ -1,6 +1,6 @@
 /// http.conf (cluster spec §8.6): the settings of the HTTP download gateway, normally included
 /// from the gateway's own configuration with `#include http.conf`.
-public struct HTTPConfiguration: Hashable, Sendable {
+public struct HTTPConfiguration: ConfigurationFile, Hashable {
     public var path: String
     /// `http.disabled`: no HTTP service at all; nothing else is required then.
     public var isDisabled = false
@@ -30,13 +30,6 @@ public struct HTTPConfiguration: Hashable, Sendable {
         !isDisabled && (needFindContentType || multiRangeEnabled || antiSteal.checkToken)
     }
 
-    public static func load(path: String, limits: ConfigLimits = .default) throws(ConfigError) -> HTTPConfiguration {
-        try HTTPConfiguration(document: ConfigDocument.load(path: path, limits: limits))
-    }
-
-    public static func parse(text: String, path: String) throws(ConfigError) -> HTTPConfiguration {
-        try HTTPConfiguration(document: ConfigDocument.parse(text: text, path: path))
-    }
 
     public init(document: ConfigDocument) throws(ConfigError) {
         var r = ConfigReader(document)

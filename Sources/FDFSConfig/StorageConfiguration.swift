@@ -85,7 +85,7 @@ public struct AccessLogSettings: Hashable, Sendable {
 /// `reserved_storage_space`, `use_storage_id`, ...) are not storage.conf keys: written here they
 /// produce "unknown key" warnings.
 @dynamicMemberLookup
-public struct StorageConfiguration: Hashable, Sendable {
+public struct StorageConfiguration: ConfigurationFile, Hashable {
     public static let defaultPort = 23000
     public static let maxStorePaths = 256
     public static let maxSyncThreads = 256
@@ -163,14 +163,6 @@ public struct StorageConfiguration: Hashable, Sendable {
     }
 
     // MARK: Loading
-
-    public static func load(path: String, limits: ConfigLimits = .default) throws(ConfigError) -> StorageConfiguration {
-        try StorageConfiguration(document: ConfigDocument.load(path: path, limits: limits))
-    }
-
-    public static func parse(text: String, path: String) throws(ConfigError) -> StorageConfiguration {
-        try StorageConfiguration(document: ConfigDocument.parse(text: text, path: path))
-    }
 
     public init(document: ConfigDocument) throws(ConfigError) {
         var r = ConfigReader(document)

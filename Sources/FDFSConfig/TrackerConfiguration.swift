@@ -147,7 +147,7 @@ public struct TrunkSettings: Hashable, Sendable {
 /// tracker.conf (cluster spec §8.2). Shared daemon keys live in `service` and can be read
 /// directly (`config.port`, `config.networkTimeoutSeconds`).
 @dynamicMemberLookup
-public struct TrackerConfiguration: Hashable, Sendable {
+public struct TrackerConfiguration: ConfigurationFile, Hashable {
     public static let defaultPort = 22122
 
     /// The file this configuration was read from.
@@ -201,14 +201,6 @@ public struct TrackerConfiguration: Hashable, Sendable {
     }
 
     // MARK: Loading
-
-    public static func load(path: String, limits: ConfigLimits = .default) throws(ConfigError) -> TrackerConfiguration {
-        try TrackerConfiguration(document: ConfigDocument.load(path: path, limits: limits))
-    }
-
-    public static func parse(text: String, path: String) throws(ConfigError) -> TrackerConfiguration {
-        try TrackerConfiguration(document: ConfigDocument.parse(text: text, path: path))
-    }
 
     public init(document: ConfigDocument) throws(ConfigError) {
         var r = ConfigReader(document)

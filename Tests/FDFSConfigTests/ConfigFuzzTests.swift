@@ -17,15 +17,7 @@ import FDFSTesting
         var rng = SeededRandomNumberGenerator(seed: 0xC0_4F16)
         var loaded = 0
         for _ in 0..<100_000 {
-            var b = Array(Self.seeds.randomElement(using: &rng)!.utf8)
-            switch Int.random(in: 0..<4, using: &rng) {
-            case 0: b = (0..<Int.random(in: 0..<200, using: &rng)).map { _ in Self.alphabet.randomElement(using: &rng)! }
-            case 1:
-                for _ in 0..<Int.random(in: 1...6, using: &rng) { b[Int.random(in: 0..<b.count, using: &rng)] = Self.alphabet.randomElement(using: &rng)! }
-            case 2: b.insert(contentsOf: (0..<Int.random(in: 1...12, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) },
-                             at: Int.random(in: 0...b.count, using: &rng))
-            default: b = Array(b.prefix(Int.random(in: 0...b.count, using: &rng)))
-            }
+            let b = Mutator.mutate(Array(Self.seeds.randomElement(using: &rng)!.utf8), alphabet: Int.random(in: 0..<4, using: &rng) == 0 ? nil : Self.alphabet, &rng)
             let text = String(decoding: b, as: UTF8.self)
             if (try? TrackerConfiguration.parse(text: text, path: "fuzz.conf")) != nil { loaded += 1 }
             if (try? StorageConfiguration.parse(text: text, path: "fuzz.conf")) != nil { loaded += 1 }

@@ -18,16 +18,7 @@ import FDFSTesting
         var rng = SeededRandomNumberGenerator(seed: 0xF11E_1D)
         var accepted = 0
         for i in 0..<100_000 {
-            var b = Array(Self.seeds.randomElement(using: &rng)!.utf8)
-            switch Int.random(in: 0..<5, using: &rng) {
-            case 0: b = (0..<Int.random(in: 0..<160, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            case 1:
-                for _ in 0..<Int.random(in: 1...4, using: &rng) { b[Int.random(in: 0..<b.count, using: &rng)] = Self.alphabet.randomElement(using: &rng)! }
-            case 2: b = Array(b.prefix(Int.random(in: 0...b.count, using: &rng)))
-            case 3: b.insert(contentsOf: (0..<Int.random(in: 1...8, using: &rng)).map { _ in Self.alphabet.randomElement(using: &rng)! },
-                             at: Int.random(in: 0...b.count, using: &rng))
-            default: b[Int.random(in: 0..<b.count, using: &rng)] ^= 1 << UInt8.random(in: 0..<8, using: &rng)
-            }
+            let b = Mutator.mutate(Array(Self.seeds.randomElement(using: &rng)!.utf8), alphabet: Int.random(in: 0..<4, using: &rng) == 0 ? nil : Self.alphabet, &rng)
             let text = String(decoding: b, as: UTF8.self)
             guard let id = try? FileID(parsing: text) else { continue }
             accepted += 1

@@ -9,9 +9,6 @@ import FDFSTesting
 /// names the decoder, seed and iteration so it can be replayed.
 enum Fuzz {
     static let iterations = 100_000
-    static let interestingBytes: [UInt8] = [0x00, 0x01, 0x02, 0x7F, 0x80, 0xFE, 0xFF, 0x2E, 0x2F, 0x0A]
-    static let interestingInt64: [Int64] = [0, 1, -1, 15, 16, 44, 127, 128, 255, 256, 4096, Int64(Int32.max), Int64(Int32.min), .max, .min, 1 << 58]
-
     /// Request and response bodies of the golden vectors, by role and command.
     static let corpus: [FDFSServerRole: [UInt8: (requests: [[UInt8]], responses: [[UInt8]])]] = {
         var out: [FDFSServerRole: [UInt8: (requests: [[UInt8]], responses: [[UInt8]])]] = [.tracker: [:], .storage: [:]]
@@ -24,50 +21,6 @@ enum Fuzz {
         }
         return out
     }()
-
-    static func randomBytes(_ n: Int, _ rng: inout SeededRandomNumberGenerator) -> [UInt8] {
-        (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
-    }
-
-    static func mutate(_ seed: [UInt8], _ rng: inout SeededRandomNumberGenerator) -> [UInt8] {
-        var b = seed
-        switch Int.random(in: 0..<8, using: &rng) {
-        case 0:
-            return randomBytes(Int.random(in: 0..<300, using: &rng), &rng)
-        case 1:
-            for _ in 0..<Int.random(in: 1...8, using: &rng) where !b.isEmpty {
-                b[Int.random(in: 0..<b.count, using: &rng)] ^= 1 << UInt8.random(in: 0..<8, using: &rng)
-            }
-        case 2:
-            for _ in 0..<Int.random(in: 1...4, using: &rng) where !b.isEmpty {
-                b[Int.random(in: 0..<b.count, using: &rng)] = interestingBytes.randomElement(using: &rng)!
-            }
-        case 3:
-            b = Array(b.prefix(Int.random(in: 0...b.count, using: &rng)))
-        case 4:
-            b += randomBytes(Int.random(in: 1...64, using: &rng), &rng)
-        case 5:
-            // Overwrite an 8-byte slot (length fields are i64 at 8-byte offsets) with an edge value.
-            if b.count >= 8 {
-                let at = Int.random(in: 0...((b.count - 8) / 8), using: &rng) * 8
-                let v = UInt64(bitPattern: interestingInt64.randomElement(using: &rng)!)
-                for i in 0..<8 { b[at + i] = UInt8((v >> UInt64(56 - 8 * i)) & 0xFF) }
-            }
-        case 6:
-            if !b.isEmpty {
-                let from = Int.random(in: 0..<b.count, using: &rng)
-                let to = Int.random(in: from...b.count, using: &rng)
-                b.insert(contentsOf: b[from..<to], at: Int.random(in: 0...b.count, using: &rng))
-            }
-        default:
-            break
-        }
-        return b
-    }
-
-    static func seed(_ name: String) -> UInt64 {
-        name.utf8.reduce(0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
-    }
 }
 
 @Suite struct FuzzTests {
@@ -85,14 +38,14 @@ enum Fuzz {
     @Test(arguments: bodyDecoders)
     func bodyDecoderSurvivesRandomAndMutatedInput(_ target: BodyDecoder) throws {
         let d = try #require(CommandRegistry.descriptor(for: target.code, role: target.role))
-        var rng = SeededRandomNumberGenerator(seed: Fuzz.seed(target.testDescription))
+        var rng = SeededRandomNumberGenerator(seed: Mutator.seed(target.testDescription))
         let own = Fuzz.corpus[target.role]?[target.code]
         let ownSeeds = (target.response ? own?.responses : own?.requests) ?? []
         let anySeeds = Fuzz.corpus[target.role]!.values.flatMap { target.response ? $0.responses : $0.requests }
         var accepted = 0
         for i in 0..<Fuzz.iterations {
             let pool = !ownSeeds.isEmpty && Bool.random(using: &rng) ? ownSeeds : anySeeds
-            let input = Fuzz.mutate(pool.randomElement(using: &rng) ?? [], &rng)
+            let input = Mutator.mutate(pool.randomElement(using: &rng) ?? [], &rng)
             let body = ByteBuffer(bytes: input)
             do {
                 let value: any FDFSBody
@@ -110,7 +63,8 @@ enum Fuzz {
                 #expect(error.status == .EINVAL || (error.kind == .nameTooLong && target.code == 109), "\(target.testDescription) iteration \(i)")
             }
         }
-        #expect(accepted <= Fuzz.iterations)
+        // Unchanged seeds from the capture are among the inputs, so some must be accepted.
+        if !ownSeeds.isEmpty { #expect(accepted > 0, "\(target.testDescription) accepted nothing") }
     }
 
     @Test(arguments: [FDFSFramingPolicy.server(.tracker, limits: FDFSLimits(maxBufferedBodyBytes: 4096, maxStreamContentBytes: 1 << 20, maxMetadataBytes: 512)),
@@ -120,16 +74,16 @@ enum Fuzz {
     func frameDecoderSurvivesRandomStreams(_ indexed: (offset: Int, element: FDFSFramingPolicy)) throws {
         let policy = indexed.element
         let limit = policy.limits.maxBufferedBodyBytes
-        var rng = SeededRandomNumberGenerator(seed: Fuzz.seed("frame \(indexed.offset)"))
+        var rng = SeededRandomNumberGenerator(seed: Mutator.seed("frame \(indexed.offset)"))
         let packets = WireVector.all.flatMap { [$0.requestBytes] + ($0.responseBytes.map { [$0] } ?? []) }
         var errors = 0, frames = 0
         for i in 0..<Fuzz.iterations {
             var stream: [UInt8] = []
             for _ in 0..<Int.random(in: 1...3, using: &rng) {
-                var p = Fuzz.mutate(packets.randomElement(using: &rng)!, &rng)
+                var p = Mutator.mutate(packets.randomElement(using: &rng)!, &rng)
                 if p.count >= 10, Int.random(in: 0..<4, using: &rng) == 0 {
                     // A header whose length disagrees with what follows.
-                    let v = UInt64(bitPattern: Fuzz.interestingInt64.randomElement(using: &rng)!)
+                    let v = UInt64(bitPattern: Mutator.interestingInt64.randomElement(using: &rng)!)
                     for k in 0..<8 { p[k] = UInt8((v >> UInt64(56 - 8 * k)) & 0xFF) }
                 }
                 stream += p
