@@ -44,16 +44,19 @@ extension FDFSBody {
 public protocol FDFSRequest: FDFSBody {
     associatedtype Response: FDFSBody
     static var command: UInt8 { get }
+    /// Bytes of content sent after the encoded body (0 except for streaming requests).
+    var contentLength: Int64 { get }
 }
 
 extension FDFSRequest {
+    public var contentLength: Int64 { 0 }
+
     /// A complete request packet. For streaming requests only the fixed part is written; the
     /// header's length covers the content that the caller sends next.
     public func requestPacket(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
         let body = encodedBody(allocator: allocator)
         var packet = allocator.buffer(capacity: FDFSHeader.size + body.readableBytes)
-        let content = (self as? any FDFSStreamingRequest)?.contentLength ?? 0
-        FDFSHeader(bodyLength: Int64(body.readableBytes) + content, command: Self.command, status: headerStatus).encode(into: &packet)
+        FDFSHeader(bodyLength: Int64(body.readableBytes) + contentLength, command: Self.command, status: headerStatus).encode(into: &packet)
         packet.writeImmutableBuffer(body)
         return packet
     }
@@ -68,8 +71,6 @@ public protocol FDFSStreamingRequest: FDFSRequest {
     /// Where the fixed part ends and how much content follows, from the first
     /// `fixedPrefixLength` bytes. Throws for lengths the command does not allow.
     static func framing(prefix: ByteBuffer, headerStatus: UInt8) throws(FDFSProtocolError) -> StreamFraming
-    /// Bytes of content after the fixed part.
-    var contentLength: Int64 { get }
 }
 
 /// An empty body: the request or response has no fields.
