@@ -185,10 +185,10 @@ public struct FDFSFrameDecoder: ByteToMessageDecoder {
         }
         switch policy.mode {
         case .server(let role):
-            guard let descriptor = CommandRegistry.descriptor(for: header.command, role: role) else {
-                throw FDFSProtocolError(.unknownCommand, command: header.command, "unknown command code \(header.command) for a \(role.rawValue)")
-            }
-            if let rule = descriptor.streaming {
+            // An unknown command is framed like any non-streaming packet (its body bounded by
+            // the limit) so that the server can answer EINVAL: the tracker keeps the
+            // connection, the storage closes it (protocol spec §9.4).
+            if let rule = CommandRegistry.descriptor(for: header.command, role: role)?.streaming {
                 guard header.bodyLength >= Int64(rule.prefixLength) else {
                     throw FDFSProtocolError(.wrongBodyLength, command: header.command,
                                             "body of \(header.bodyLength) bytes is shorter than the \(rule.prefixLength) bytes of fixed fields")

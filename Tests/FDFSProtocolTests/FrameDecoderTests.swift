@@ -111,11 +111,18 @@ struct NormalizedFrames: Equatable {
         #expect(e?.status == .EINVAL)
     }
 
-    @Test func unknownCommandIsRefused() {
-        #expect(Self.firstError(Self.header(0, 250), .server(.tracker))?.kind == .unknownCommand)
-        #expect(Self.firstError(Self.header(0, 11 + 90), .server(.storage))?.kind == .unknownCommand)
-        // 11 is a storage command, not a tracker command.
-        #expect(Self.firstError(Self.header(15, 11), .server(.tracker))?.kind == .unknownCommand)
+    @Test func unknownCommandIsFramedThenRefusedByTheRegistry() throws {
+        for (code, role) in [(UInt8(250), FDFSServerRole.tracker), (101, .storage), (11, .tracker)] {
+            let frames = try NormalizedFrames.decode(Self.header(3, code) + [1, 2, 3], cuts: [], policy: .server(role))
+            let (header, body) = try #require(frames.heads.first)
+            #expect(frames.ends == 1 && body == [1, 2, 3])
+            let error = #expect(throws: FDFSProtocolError.self) {
+                try CommandRegistry.decodeRequest(header: header, body: ByteBuffer(bytes: body), role: role)
+            }
+            #expect(error?.kind == .unknownCommand && error?.status == .EINVAL)
+        }
+        // Its body is still bounded by the limit.
+        #expect(Self.firstError(Self.header(1 << 20, 250), .server(.tracker))?.kind == .bodyTooLarge)
     }
 
     @Test func bufferedBodyOverTheLimitIsRefusedBeforeItArrives() {
@@ -210,7 +217,7 @@ struct NormalizedFrames: Equatable {
 
     @Test func afterAnErrorTheDecoderStaysFailed() {
         var decoder = FDFSFrameDecoder(policy: .server(.tracker))
-        var buffer = ByteBuffer(bytes: Self.header(0, 250) + Self.header(0, 111))
+        var buffer = ByteBuffer(bytes: Self.header(-5, 111) + Self.header(0, 111))
         #expect(throws: FDFSProtocolError.self) { try decoder.next(&buffer) }
         #expect(throws: FDFSProtocolError.self) { try decoder.next(&buffer) }
     }
