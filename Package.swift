@@ -13,9 +13,15 @@ let package = Package(
         .library(name: "FDFSModel", targets: ["FDFSModel"]),
         .library(name: "FDFSProtocol", targets: ["FDFSProtocol"]),
         .library(name: "FDFSConfig", targets: ["FDFSConfig"]),
+        .library(name: "FDFSClient", targets: ["FDFSClient"]),
+        .library(name: "FDFSTracker", targets: ["FDFSTracker"]),
+        .executable(name: "fdfs-trackerd", targets: ["fdfs-trackerd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .target(name: "FDFSModel", swiftSettings: strict),
@@ -25,8 +31,53 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "FDFSConfig", dependencies: ["FDFSModel"], swiftSettings: strict),
-        // Test support shared by the test targets: golden-vector files, seeded randomness.
-        .target(name: "FDFSTesting", swiftSettings: strict),
+        .target(
+            name: "FDFSServerCore",
+            dependencies: [
+                "FDFSProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "FDFSClient",
+            dependencies: [
+                "FDFSModel", "FDFSProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "FDFSTracker",
+            dependencies: [
+                "FDFSModel", "FDFSProtocol", "FDFSConfig", "FDFSServerCore", "FDFSClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "fdfs-trackerd",
+            dependencies: [
+                "FDFSTracker", "FDFSConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // Test support shared by the test targets: golden-vector files, seeded randomness,
+        // scripted peers.
+        .target(
+            name: "FDFSTesting",
+            dependencies: ["FDFSModel", "FDFSProtocol", "FDFSClient", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "FDFSModelTests", dependencies: ["FDFSModel", "FDFSTesting"], swiftSettings: strict),
         .testTarget(
             name: "FDFSProtocolTests",
@@ -36,6 +87,25 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "FDFSServerCoreTests",
+            dependencies: [
+                "FDFSServerCore", "FDFSProtocol", "FDFSTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "FDFSTrackerTests",
+            dependencies: ["FDFSTracker", "FDFSProtocol", "FDFSModel", "FDFSConfig", "FDFSTesting", "FDFSClient", "FDFSServerCore",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict
         ),
         .testTarget(name: "FDFSConfigTests", dependencies: ["FDFSConfig", "FDFSModel", "FDFSTesting"], swiftSettings: strict),

@@ -1,0 +1,129 @@
+public import FDFSConfig
+public import FDFSModel
+public import FDFSProtocol
+public import Logging
+
+/// The one owner of the tracker's mutable state (DESIGN.md: one owner per piece of mutable
+/// state): the cluster state machine, its data files and its changelog. Every connection
+/// calls in; every state change that must survive a restart is written before the reply
+/// goes out.
+public actor TrackerCore {
+    var state: ClusterState
+    let directory: TrackerDataDirectory
+    let changelog: Changelog
+    let useStorageID: Bool
+    let logger: Logger
+    let now: @Sendable () -> Int64
+
+    /// Loads the data files of `base_path/data` (tolerating torn or corrupt files: what can be
+    /// read is kept, the rest is logged with file and line) and opens the changelog.
+    public init(policy: TrackerPolicy, basePath: String, logger: Logger, now: @escaping @Sendable () -> Int64) throws(TrackerIOError) {
+        self.directory = try TrackerDataDirectory(basePath: basePath)
+        self.useStorageID = policy.useStorageID
+        self.logger = logger
+        self.now = now
+        let ids = policy.storageIDs
+        let resolve: StorageIDResolver = { group, ip, port in ids?.entry(groupName: group, ipAddress: ip, port: port)?.id }
+        let (snapshot, problems) = try directory.load(useStorageID: policy.useStorageID, resolveID: resolve)
+        for p in problems { logger.warning("data file problem, kept what could be read", metadata: ["fdfs.problem": "\(p)"]) }
+        var state = ClusterState(policy: policy, snapshot: snapshot)
+        self.changelog = try directory.openChangelog()
+        for p in changelog.openProblems { logger.warning("changelog problem", metadata: ["fdfs.problem": "\(p)"]) }
+        state.changelogSize = try changelog.size()
+        let started = now()
+        state.processStartTime = started
+        if let (status, _) = try directory.readTrackerStatus() {
+            state.restartIntervalSeconds = max(0, started - status.lastCheckTime)
+        }
+        self.state = state
+        logger.info("tracker state loaded", metadata: [
+            "fdfs.groups": "\(snapshot.groups.count)", "fdfs.storages": "\(snapshot.storages.count)", "fdfs.problems": "\(problems.count)",
+        ])
+    }
+
+    /// Answers one decoded request on a connection (`session` is that connection's state).
+    public func handle(_ request: any FDFSRequest, session: inout TrackerSession) -> TrackerReply {
+        let reply: TrackerReply
+        if let r = request as? ChangelogRequest {
+            reply = changelogPiece(r, session: session)
+        } else {
+            reply = state.handle(request, session: &session, now: now())
+        }
+        perform(state.takeActions())
+        if case .error(let e) = reply {
+            logger.info("request refused", metadata: ["fdfs.command": "\(type(of: request).command)", "fdfs.peer": "\(session.peerIP)", "fdfs.error": "\(e)"])
+        }
+        return reply
+    }
+
+    /// STORAGE_CHANGELOG_REQ (77): the piece of the changelog after the requester's offset.
+    func changelogPiece(_ r: ChangelogRequest, session: TrackerSession) -> TrackerReply {
+        do {
+            let (key, offset) = try state.changelogRequester(r, session: session)
+            let (bytes, next) = try changelog.read(from: offset)
+            state.advanceChangelog(key, to: next)
+            return .body(RawBody(bytes))
+        } catch let error as TrackerError {
+            return .error(error)
+        } catch {
+            logger.error("cannot read the changelog", metadata: ["fdfs.error": "\(error)"])
+            return .error(TrackerError(.EIO, "cannot read the changelog"))
+        }
+    }
+
+    /// A connection ended: a storage joined on it is OFFLINE at once.
+    public func disconnect(_ session: TrackerSession) {
+        guard let key = session.storage else { return }
+        state.disconnect(session: session)
+        logger.info("storage disconnected", metadata: ["fdfs.storage": "\(key)"])
+        perform(state.takeActions())
+    }
+
+    /// The periodic liveness check.
+    public func checkLiveness() {
+        for key in state.checkLiveness(now: now()) {
+            logger.warning("storage stopped beating, now OFFLINE", metadata: ["fdfs.storage": "\(key)"])
+        }
+        perform(state.takeActions())
+    }
+
+    /// Rewrites every data file and `.tracker_status` (at shutdown and periodically).
+    public func saveAll() {
+        perform([.saveGroups, .saveStorages, .saveSyncTimestamps])
+        do {
+            try directory.writeTrackerStatus(TrackerStatusRecord(upTime: state.processStartTime, lastCheckTime: now()))
+        } catch {
+            logger.error("cannot write .tracker_status", metadata: ["fdfs.error": "\(error)"])
+        }
+    }
+
+    /// The port the server actually listens on.
+    public func listening(onPort port: Int) { state.policy.port = port }
+
+    /// A copy of the state, for tests and tools.
+    public var clusterState: ClusterState { state }
+
+    func perform(_ actions: [TrackerAction]) {
+        var files = Set<TrackerDataFile>()
+        for action in actions {
+            switch action {
+            case .saveGroups: files.insert(.groups)
+            case .saveStorages: files.insert(.storages)
+            case .saveSyncTimestamps: files.insert(.syncTimestamps)
+            case .appendChangelog(let line):
+                do {
+                    try changelog.append(line: line)
+                    state.changelogSize = try changelog.size()
+                } catch {
+                    logger.error("cannot append to the changelog", metadata: ["fdfs.error": "\(error)"])
+                }
+            }
+        }
+        guard !files.isEmpty else { return }
+        do {
+            try directory.save(state.snapshot, useStorageID: useStorageID, which: files)
+        } catch {
+            logger.error("cannot save tracker data files; the previous files are kept", metadata: ["fdfs.error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,76 @@
+public import FDFSConfig
+public import FDFSServerCore
+public import Logging
+public import ServiceLifecycle
+import FDFSProtocol
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The tracker daemon as one `Service`: the TCP server plus the periodic liveness check and
+/// state saving. On graceful shutdown the server stops accepting and finishes requests in
+/// flight, then every data file is saved.
+public struct TrackerService: Service {
+    public let core: TrackerCore
+    public let server: FDFSServer<TrackerConnectionHandler>
+    let checkInterval: Duration
+    let saveInterval: Duration
+    let logger: Logger
+
+    public init(core: TrackerCore, settings: ServerSettings, checkActiveIntervalSeconds: Int, logger: Logger,
+                saveInterval: Duration = .seconds(300)) {
+        self.core = core
+        self.server = FDFSServer(settings: settings, handler: TrackerConnectionHandler(core: core), logger: logger)
+        self.checkInterval = .seconds(max(1, checkActiveIntervalSeconds))
+        self.saveInterval = saveInterval
+        self.logger = logger
+    }
+
+    /// Builds the service from tracker.conf (and storage_ids.conf when ids are used).
+    public static func make(configuration c: TrackerConfiguration, logger: Logger) throws -> TrackerService {
+        let ids = try c.loadStorageIDs()
+        let policy = TrackerPolicy(configuration: c, storageIDs: ids)
+        let core = try TrackerCore(policy: policy, basePath: c.basePath, logger: logger, now: { Int64(Duration.unixNow) })
+        let settings = try ServerSettings(bindAddresses: c.bindAddresses, port: c.port, maxConnections: c.maxConnections,
+                                          networkTimeoutSeconds: c.networkTimeoutSeconds, allowHosts: c.allowHosts,
+                                          role: .tracker, limits: FDFSLimits(maxBufferedBodyBytes: max(64 * 1024, c.buffSizeBytes) - FDFSHeader.size))
+        return TrackerService(core: core, settings: settings, checkActiveIntervalSeconds: c.checkActiveIntervalSeconds, logger: logger)
+    }
+
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await server.run() }
+            group.addTask {
+                // With port 0 (tests) the tracker learns its real port to find itself in the
+                // tracker lists storages send.
+                if let port = try? await server.waitUntilListening().port { await core.listening(onPort: port) }
+            }
+            group.addTask { await periodic(every: checkInterval) { await core.checkLiveness() } }
+            group.addTask { await periodic(every: saveInterval) { await core.saveAll() } }
+        }
+        await core.saveAll()
+        logger.info("tracker stopped; data files saved")
+    }
+
+    /// Runs `body` every `interval` until graceful shutdown or cancellation.
+    func periodic(every interval: Duration, _ body: @escaping @Sendable () async -> Void) async {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: interval) } catch { return }
+                await body()
+            }
+        }
+    }
+}
+
+extension Duration {
+    /// Seconds since 1970, from the system clock.
+    static var unixNow: Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec)
+    }
+}

@@ -1,0 +1,266 @@
+import FDFSClient
+import FDFSModel
+import FDFSProtocol
+import FDFSServerCore
+import FDFSTesting
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Testing
+@testable import FDFSTracker
+
+/// A tracker daemon (the real service: server, core, files) on 127.0.0.1, port 0.
+struct RunningTracker {
+    let service: TrackerService
+    let port: Int
+    var core: TrackerCore { service.core }
+    var endpoint: (host: String, port: Int) { ("127.0.0.1", port) }
+
+    func client() async throws -> FDFSClientConnection { try await FDFSClientConnection.connect(host: "127.0.0.1", port: port) }
+}
+
+func temporaryDirectory() throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("fdfs-tracker-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+func withTracker<T: Sendable>(basePath: String, checkActiveIntervalSeconds: Int64 = 100, networkTimeout: Duration = .seconds(5),
+                              _ body: @Sendable (RunningTracker) async throws -> T) async throws -> T {
+    var logger = Logger(label: "test.tracker")
+    logger.logLevel = ProcessInfo.processInfo.environment["FDFS_TEST_LOG"] == nil ? .critical : .debug
+    var policy = TrackerPolicy()
+    policy.reservedStorageSpace = .percent(10)
+    policy.checkActiveIntervalSeconds = checkActiveIntervalSeconds
+    policy.port = 0
+    let core = try TrackerCore(policy: policy, basePath: basePath, logger: logger, now: { Int64(Date().timeIntervalSince1970) })
+    let settings = ServerSettings(host: "127.0.0.1", port: 0, maxConnections: 64, networkTimeout: networkTimeout, framingPolicy: .server(.tracker))
+    let service = TrackerService(core: core, settings: settings, checkActiveIntervalSeconds: Int(checkActiveIntervalSeconds), logger: logger)
+    let group = ServiceGroup(configuration: .init(services: [service], logger: logger))
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        let port = try #require(try await service.server.waitUntilListening().port)
+        await core.listening(onPort: port)
+        do {
+            let result = try await body(RunningTracker(service: service, port: port))
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            try? await tasks.waitForAll()
+            throw error
+        }
+    }
+}
+
+/// Sends raw bytes and reads until `expect` bytes came back, the server closed, or `wait`
+/// passed (then `closed` is false).
+func rawExchange(port: Int, _ bytes: [UInt8], expect: Int = 0, wait: Duration = .seconds(2)) async throws -> (reply: [UInt8], closed: Bool) {
+    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .connect(host: "127.0.0.1", port: port) { channel in
+            channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+        }
+    return try await channel.executeThenClose { inbound, outbound in
+        if !bytes.isEmpty { try await outbound.write(ByteBuffer(bytes: bytes)) }
+        return try await withThrowingTaskGroup(of: ([UInt8], Bool)?.self) { group in
+            group.addTask {
+                var reply: [UInt8] = []
+                for try await chunk in inbound {
+                    reply += chunk.readableBytesView
+                    if expect > 0 && reply.count >= expect { return (reply, false) }
+                }
+                return (reply, true)
+            }
+            group.addTask {
+                try await Task.sleep(for: wait)
+                return nil
+            }
+            let first = try await group.next()!
+            group.cancelAll()
+            return first ?? ([], false)
+        }
+    }
+}
+
+@Suite(.serialized) struct TrackerLoopbackTests {
+    static let group = try! GroupName("group1")
+
+    @Test func aStorageJoinsBeatsAndIsOffered() async throws {
+        try await withTracker(basePath: try temporaryDirectory()) { tracker in
+            let a = try await ScriptedStorage.connect(ipAddress: "127.0.0.2", group: Self.group, trackers: [tracker.endpoint])
+            #expect(try await a.join().status == .initial)
+            #expect(try await a.syncDestRequest() == nil)
+            let note = try await a.beat()
+            #expect(note.flags.contains(.groupServers) && note.groupServers.map(\.status) == [.active])
+            try await a.reportDiskUsage()
+            _ = try await a.syncReport([.init(peerID: a.id, syncedTimestamp: 0)])
+            let client = try await tracker.client()
+            let store = try await client.request(QueryStoreWithoutGroupOneRequest())
+            #expect(store.storage == StorageEndpoint(ipAddress: "127.0.0.2", port: 23000))
+            let list = try await client.request(ListStorageRequest(group: Self.group))
+            #expect(list.storages.map(\.id) == ["127.0.0.2"] && list.storages[0].status == .active)
+            await client.close()
+            await a.close()
+        }
+    }
+
+    /// Two storages of one group walk INIT -> WAIT_SYNC -> SYNCING -> OFFLINE -> ACTIVE.
+    @Test func newMemberFullSyncOverTheWire() async throws {
+        try await withTracker(basePath: try temporaryDirectory()) { tracker in
+            let a = try await ScriptedStorage.connect(ipAddress: "127.0.0.2", group: Self.group, trackers: [tracker.endpoint])
+            _ = try await a.join()
+            _ = try await a.syncDestRequest()
+            try await a.beat()
+            try await a.reportDiskUsage()
+            let b = try await ScriptedStorage.connect(ipAddress: "127.0.0.3", group: Self.group, trackers: [tracker.endpoint])
+            #expect(try await b.join().status == .initial)
+            let info = try #require(try await b.syncDestRequest())
+            #expect(info.sourceID == a.id)
+            let admin = try await tracker.client()
+            func statusOfB() async throws -> StorageStatus {
+                try await admin.request(ListStorageRequest(group: Self.group, storageID: "127.0.0.3")).storages[0].status
+            }
+            #expect(try await statusOfB() == .waitSync)
+            // A, the sync source, reports from its own fresh connection as the C storage does.
+            let source = try await ScriptedStorage.connect(ipAddress: "127.0.0.2", group: Self.group, trackers: [tracker.endpoint])
+            try await source.reportStatus(of: b, .syncing)
+            #expect(try await statusOfB() == .syncing)
+            try await source.reportStatus(of: b, .offline)
+            #expect(try await statusOfB() == .offline)
+            try await b.beat()
+            #expect(try await statusOfB() == .active)
+            let members = try await a.beat().groupServers
+            #expect(members.map(\.id) == ["127.0.0.2", "127.0.0.3"] && members.allSatisfy { $0.status == .active })
+            for c in [a, b, source] { await c.close() }
+            await admin.close()
+        }
+    }
+
+    @Test func aStorageThatStopsBeatingBecomesOffline() async throws {
+        try await withTracker(basePath: try temporaryDirectory(), checkActiveIntervalSeconds: 1) { tracker in
+            let a = try await ScriptedStorage.connect(ipAddress: "127.0.0.2", group: Self.group, trackers: [tracker.endpoint])
+            _ = try await a.join()
+            _ = try await a.syncDestRequest()
+            try await a.beat()
+            let admin = try await tracker.client()
+            #expect(try await admin.request(ListStorageRequest(group: Self.group)).storages[0].status == .active)
+            // Silent but connected: the liveness check (1 s interval, 1 s timeout) takes it offline.
+            var status = StorageStatus.active
+            for _ in 0..<40 where status == .active {
+                try await Task.sleep(for: .milliseconds(100))
+                status = try await admin.request(ListStorageRequest(group: Self.group)).storages[0].status
+            }
+            #expect(status == .offline)
+            // And a closed connection is noticed at once.
+            try await a.beat()
+            #expect(try await admin.request(ListStorageRequest(group: Self.group)).storages[0].status == .active)
+            await a.close()
+            var afterClose = StorageStatus.active
+            for _ in 0..<20 where afterClose == .active {
+                try await Task.sleep(for: .milliseconds(50))
+                afterClose = try await admin.request(ListStorageRequest(group: Self.group)).storages[0].status
+            }
+            #expect(afterClose == .offline)
+            await admin.close()
+        }
+    }
+
+    @Test func restartKeepsGroupsAndStorages() async throws {
+        let base = try temporaryDirectory()
+        try await withTracker(basePath: base) { tracker in
+            for ip in ["127.0.0.2", "127.0.0.3"] {
+                let s = try await ScriptedStorage.connect(ipAddress: ip, group: Self.group, trackers: [tracker.endpoint])
+                _ = try await s.join(initFlag: false, status: .offline)
+                try await s.beat()
+                await s.close()
+            }
+        }
+        try await withTracker(basePath: base) { tracker in
+            let admin = try await tracker.client()
+            let groups = try await admin.request(ListAllGroupsRequest())
+            #expect(groups.groups.map(\.groupName) == ["group1"] && groups.groups[0].storageCount == 2)
+            let list = try await admin.request(ListStorageRequest(group: Self.group))
+            #expect(list.storages.map(\.id) == ["127.0.0.2", "127.0.0.3"])
+            #expect(list.storages.allSatisfy { $0.status == .offline }, "after a restart every non-sync status is OFFLINE")
+            await admin.close()
+        }
+    }
+
+    @Test func badInputGetsItsStatusAndOthersAreStillServed() async throws {
+        try await withTracker(basePath: try temporaryDirectory(), networkTimeout: .milliseconds(500)) { tracker in
+            func packet(_ command: UInt8, _ body: [UInt8], length: Int64? = nil) -> [UInt8] {
+                var b = ByteBuffer()
+                FDFSHeader(bodyLength: length ?? Int64(body.count), command: command).encode(into: &b)
+                b.writeBytes(body)
+                return Array(b.readableBytesView)
+            }
+            let activeTest = packet(111, [])
+            let okReply: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 100, 0]
+            let einval: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 100, 22]
+            // A JOIN with an invalid group name: EINVAL, connection kept (the ACTIVE_TEST after it is answered).
+            var join = ByteBuffer()
+            StorageJoinRequest(group: Self.group, storagePort: 23000, storePathCount: 1, subdirCountPerPath: 256, uploadPriority: 10,
+                               joinTime: 1, upTime: 1, version: "6.16.1", initFlag: true, status: .initial, storageID: nil,
+                               currentTrackerIP: "127.0.0.1", trackers: ["127.0.0.1:\(tracker.port)"]).encode(into: &join)
+            var badGroup = Array(join.readableBytesView)
+            badGroup[0] = UInt8(ascii: "-")
+            var r = try await rawExchange(port: tracker.port, packet(81, badGroup) + activeTest, expect: 20)
+            #expect(r.reply == einval + okReply && !r.closed)
+            // A body of the wrong length (JOIN shorter than 145 bytes): EINVAL, kept.
+            r = try await rawExchange(port: tracker.port, packet(81, Array(badGroup.prefix(100))) + activeTest, expect: 20)
+            #expect(r.reply == einval + okReply && !r.closed)
+            // An unknown command: EINVAL, kept.
+            r = try await rawExchange(port: tracker.port, packet(250, []) + activeTest, expect: 20)
+            #expect(r.reply == einval + okReply && !r.closed)
+            // A negative length: closed, no reply.
+            r = try await rawExchange(port: tracker.port, packet(111, [], length: -1))
+            #expect(r.reply.isEmpty && r.closed)
+            // Half a header, then silence: closed after the network timeout.
+            r = try await rawExchange(port: tracker.port, [0, 0, 0], wait: .seconds(3))
+            #expect(r.reply.isEmpty && r.closed)
+            // An unknown storage id with storage ids off cannot happen; a storage not listing this
+            // tracker is ENOENT.
+            let stranger = try await ScriptedStorage.connect(ipAddress: "127.0.0.4", group: Self.group, trackers: [("127.0.0.9", 22122)],
+                                                             dial: tracker.endpoint)
+            await #expect(throws: FDFSClientError.status(.ENOENT)) { try await stranger.join() }
+            await stranger.close()
+            // Everyone else is still served.
+            let client = try await tracker.client()
+            _ = try await client.request(ActiveTestRequest())
+            await #expect(throws: FDFSClientError.status(.ENOENT)) { try await client.request(QueryStoreWithoutGroupOneRequest()) }
+            await client.close()
+        }
+    }
+
+    /// Two trackers: a storage joins both; both know it; either answers clients; with one
+    /// stopped, the other keeps answering.
+    @Test func twoTrackersBothServe() async throws {
+        let baseA = try temporaryDirectory(), baseB = try temporaryDirectory()
+        try await withTracker(basePath: baseA) { first in
+            let portB = try await withTracker(basePath: baseB) { second in
+                let trackers = [first.endpoint, second.endpoint]
+                for (index, _) in trackers.enumerated() {
+                    let s = try await ScriptedStorage.connect(ipAddress: "127.0.0.2", group: Self.group, trackers: trackers, to: index)
+                    _ = try await s.join(initFlag: false, status: .offline, trackerIndex: index)
+                    try await s.beat()
+                    try await s.reportDiskUsage()
+                    await s.close()
+                }
+                for tracker in [first, second] {
+                    let client = try await tracker.client()
+                    #expect(try await client.request(ListStorageRequest(group: Self.group)).storages.map(\.id) == ["127.0.0.2"])
+                    await client.close()
+                }
+                return second.port
+            }
+            // The second tracker is stopped: its port refuses; the first still answers.
+            await #expect(throws: (any Error).self) { try await FDFSClientConnection.connect(host: "127.0.0.1", port: portB) }
+            let client = try await first.client()
+            #expect(try await client.request(ListAllGroupsRequest()).groups.count == 1)
+            await client.close()
+        }
+    }
+}
