@@ -80,8 +80,9 @@ extension ClusterState {
         case let r as ChangeStatusRequest:
             try changeStatus(r, session: session)
             return EmptyBody()
-        case is ReportIPChangedRequest:
-            throw TrackerError(.EOPNOTSUPP, "IP changes are not supported yet; give the storage a storage id instead")
+        case let r as ReportIPChangedRequest:
+            try reportIPChanged(r, session: session, now: now)
+            return EmptyBody()
         case is ReportTrunkFreeRequest, is ReportTrunkFileIDRequest, is FetchTrunkFileIDRequest:
             _ = try joined(session)
             throw TrackerError(.EOPNOTSUPP, "trunk files are not supported by this tracker")
@@ -94,6 +95,11 @@ extension ClusterState {
         case let r as CommitNextLeaderRequest:
             try commitNextLeader(r.leader)
             return EmptyBody()
+        case let r as JoinLeaderRequest:
+            try joinLeader(r, session: &session.peer)
+            return EmptyBody()
+        case is PingLeaderRequest:
+            return try pingLeader(session: &session.peer)
         default:
             throw TrackerError(.EOPNOTSUPP, "command \(type(of: request).command) is not handled by this tracker yet")
         }

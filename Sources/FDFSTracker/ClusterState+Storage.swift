@@ -370,4 +370,41 @@ extension ClusterState {
         groups[key.group] = g
         actions.append(.saveStorages)
     }
+
+    /// STORAGE_REPORT_IP_CHANGED (78), cluster spec §1.12: without storage ids a storage that
+    /// restarts on a new address moves its record to the new IP; the old IP stays as an
+    /// IP_CHANGED record and the change goes to the changelog for the peers.
+    public mutating func reportIPChanged(_ r: ReportIPChangedRequest, session: TrackerSession, now: Int64) throws(TrackerError) {
+        guard !policy.useStorageID else { throw TrackerError(.EOPNOTSUPP, "IP changes are not reported when storage ids are used") }
+        guard r.newIP == session.peerIP else { throw TrackerError(.EINVAL, "new IP \(r.newIP) is not the reporter's address \(session.peerIP)") }
+        guard var g = groups[r.group] else { throw TrackerError(.ENOENT, "unknown group \(r.group)") }
+        guard let oldID = try? StorageID(r.oldIP), let newID = try? StorageID(r.newIP),
+              let old = g.index(of: oldID), g.storages[old].status != .deleted else {
+            throw TrackerError(.ENOENT, "no storage \(r.oldIP) in group \(r.group)")
+        }
+        switch g.storages[old].status {
+        case .online, .active, .recovery: throw TrackerError(.EBUSY, "storage \(r.oldIP) is \(g.storages[old].status.name)")
+        case .ipChanged: throw TrackerError(.EALREADY, "storage \(r.oldIP) already changed its IP")
+        default: break
+        }
+        if let existing = g.index(of: newID) {
+            guard g.storages[existing].status == .deleted else { throw TrackerError(.EEXIST, "storage \(r.newIP) already exists") }
+            g.storages.remove(at: existing)
+        }
+        let oldIndex = g.index(of: oldID)!
+        var moved = g.storages[oldIndex]
+        moved.id = newID
+        moved.ipAddresses = [r.newIP]
+        g.storages[oldIndex].status = .ipChanged
+        g.storages.append(moved)
+        for i in g.storages.indices where g.storages[i].syncSourceID == oldID { g.storages[i].syncSourceID = newID }
+        if let row = g.synced.removeValue(forKey: oldID) { g.synced[newID] = row }
+        for src in g.synced.keys {
+            if let ts = g.synced[src]?.removeValue(forKey: oldID) { g.synced[src]?[newID] = ts }
+        }
+        g.changed()
+        groups[r.group] = g
+        actions += [.appendChangelog("\(now) \(r.group) \(r.oldIP) \(StorageStatus.ipChanged.rawValue) \(r.newIP)"),
+                    .saveGroups, .saveStorages, .saveSyncTimestamps]
+    }
 }

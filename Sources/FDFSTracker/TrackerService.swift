@@ -16,14 +16,16 @@ import Darwin
 public struct TrackerService: Service {
     public let core: TrackerCore
     public let server: FDFSServer<TrackerConnectionHandler>
+    let relationship: TrackerRelationship
     let checkInterval: Duration
     let saveInterval: Duration
     let logger: Logger
 
     public init(core: TrackerCore, settings: ServerSettings, checkActiveIntervalSeconds: Int, logger: Logger,
-                saveInterval: Duration = .seconds(300)) {
+                saveInterval: Duration = .seconds(300), relationshipTiming: TrackerRelationship.Timing = .init()) {
         self.core = core
         self.server = FDFSServer(settings: settings, handler: TrackerConnectionHandler(core: core), logger: logger)
+        self.relationship = TrackerRelationship(core: core, timing: relationshipTiming, logger: logger)
         self.checkInterval = .seconds(max(1, checkActiveIntervalSeconds))
         self.saveInterval = saveInterval
         self.logger = logger
@@ -37,7 +39,10 @@ public struct TrackerService: Service {
         let settings = try ServerSettings(bindAddresses: c.bindAddresses, port: c.port, maxConnections: c.maxConnections,
                                           networkTimeoutSeconds: c.networkTimeoutSeconds, allowHosts: c.allowHosts,
                                           role: .tracker, limits: FDFSLimits(maxBufferedBodyBytes: max(64 * 1024, c.buffSizeBytes) - FDFSHeader.size))
-        return TrackerService(core: core, settings: settings, checkActiveIntervalSeconds: c.checkActiveIntervalSeconds, logger: logger)
+        var timing = TrackerRelationship.Timing()
+        timing.connectTimeoutSeconds = Int64(c.connectTimeoutSeconds)
+        return TrackerService(core: core, settings: settings, checkActiveIntervalSeconds: c.checkActiveIntervalSeconds, logger: logger,
+                              relationshipTiming: timing)
     }
 
     public func run() async throws {
@@ -49,6 +54,7 @@ public struct TrackerService: Service {
                 if let port = try? await server.waitUntilListening().port { await core.listening(onPort: port) }
             }
             group.addTask { await periodic(every: checkInterval) { await core.checkLiveness() } }
+            group.addTask { await relationship.run() }
             group.addTask { await periodic(every: saveInterval) { await core.saveAll() } }
         }
         await core.saveAll()

@@ -12,10 +12,13 @@ public struct TrackerSession: Sendable {
     var sentLeaderChange: Int64 = 0
     var sentGroupChange: Int64 = 0
     var sentTrunkChange: Int64 = 0
+    /// Tracker-to-tracker state when the peer is another tracker (JOIN_LEADER, PING_LEADER).
+    var peer: PeerTrackerSession
 
     public init(peerIP: String, localIP: String) {
         self.peerIP = peerIP
         self.localIP = localIP
+        self.peer = PeerTrackerSession(peerIP: peerIP)
     }
 
     /// Forget what was sent, so that the next notification carries full lists.

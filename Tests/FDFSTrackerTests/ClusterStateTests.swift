@@ -343,3 +343,26 @@ struct WireVectorFile: Decodable {
         try JSONDecoder().decode([WireVectorFile].self, from: SharedVectors.data("fastdfs-vectors.json"))
     }
 }
+
+@Suite struct IPChangeTests {
+    @Test func aStorageMovesToItsNewAddress() throws {
+        let h = Harness()
+        h.activeStorage("10.0.0.1")
+        h.activeStorage("10.0.0.2")
+        _ = h.ok("10.0.0.2", SyncReportRequest(entries: [.init(peerID: try StorageID("10.0.0.1"), syncedTimestamp: 900)]), as: ChangeNotification.self)
+        let change = ReportIPChangedRequest(group: Harness.group, oldIP: "10.0.0.1", newIP: "10.0.0.9")
+        #expect(h.status("10.0.0.8", change) == .EINVAL, "the new IP must be the reporter's")
+        #expect(h.status("10.0.0.9", change) == .EBUSY, "the old record is still active")
+        h.state.disconnect(session: try #require(h.sessions["10.0.0.1"]))
+        _ = h.state.takeActions()
+        #expect(h.status("10.0.0.9", change, now: 3000) == .success)
+        #expect(h.storage("10.0.0.1")?.status == .ipChanged)
+        #expect(h.storage("10.0.0.9")?.status == .offline)
+        #expect(h.state.takeActions().contains(.appendChangelog("3000 group1 10.0.0.1 3 10.0.0.9")))
+        #expect(h.state.groups[Harness.group]?.synced[try StorageID("10.0.0.9")]?[try StorageID("10.0.0.2")] == 900)
+        #expect(h.status("10.0.0.9", change) == .EALREADY)
+        #expect(h.status("10.0.0.2", ReportIPChangedRequest(group: Harness.group, oldIP: "10.0.0.7", newIP: "10.0.0.2")) == .ENOENT)
+        // The moved storage joins under its new address and carries on.
+        #expect(h.ok("10.0.0.9", Harness.join(initFlag: false, status: .offline), as: StorageJoinResponse.self)?.status == .online)
+    }
+}

@@ -37,7 +37,12 @@ func withTracker<T: Sendable>(basePath: String, checkActiveIntervalSeconds: Int6
     policy.port = 0
     let core = try TrackerCore(policy: policy, basePath: basePath, logger: logger, now: { Int64(Date().timeIntervalSince1970) })
     let settings = ServerSettings(host: "127.0.0.1", port: 0, maxConnections: 64, networkTimeout: networkTimeout, framingPolicy: .server(.tracker))
-    let service = TrackerService(core: core, settings: settings, checkActiveIntervalSeconds: Int(checkActiveIntervalSeconds), logger: logger)
+    var timing = TrackerRelationship.Timing()
+    timing.pingInterval = .milliseconds(200)
+    timing.retryRange = 100...300
+    timing.connectTimeoutSeconds = 1
+    let service = TrackerService(core: core, settings: settings, checkActiveIntervalSeconds: Int(checkActiveIntervalSeconds), logger: logger,
+                                 relationshipTiming: timing)
     let group = ServiceGroup(configuration: .init(services: [service], logger: logger))
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
@@ -254,6 +259,20 @@ func rawExchange(port: Int, _ bytes: [UInt8], expect: Int = 0, wait: Duration = 
                     #expect(try await client.request(ListStorageRequest(group: Self.group)).storages.map(\.id) == ["127.0.0.2"])
                     await client.close()
                 }
+                // They elect one leader (equal uptimes: the greater port wins) and agree on it.
+                let expected = IPPort(ip: "127.0.0.1", port: max(first.port, second.port))
+                var leaders: [IPPort?] = [nil, nil]
+                for _ in 0..<50 where leaders != [expected, expected] {
+                    try await Task.sleep(for: .milliseconds(100))
+                    for (i, tracker) in [first, second].enumerated() {
+                        let client = try await tracker.client()
+                        leaders[i] = try? await client.request(GetLeaderRequest()).address
+                        await client.close()
+                    }
+                }
+                #expect(leaders == [expected, expected])
+                let leaderFlags = await [first.core.clusterState.isLeader, second.core.clusterState.isLeader]
+                #expect(leaderFlags.filter { $0 }.count == 1)
                 return second.port
             }
             // The second tracker is stopped: its port refuses; the first still answers.
