@@ -366,3 +366,135 @@ struct WireVectorFile: Decodable {
         #expect(h.ok("10.0.0.9", Harness.join(initFlag: false, status: .offline), as: StorageJoinResponse.self)?.status == .online)
     }
 }
+
+@Suite struct IdentityAndStatisticsTests {
+    static func idsPolicy() throws -> TrackerPolicy {
+        let ids = try StorageIDs.parse(text: """
+            100001 group1 10.0.0.1:23000
+            100002 group1 10.0.0.2,8.8.8.2:23000 rw=read
+            100003 group2 10.0.0.1:23001
+            """, path: "storage_ids.conf")
+        return Harness.policy {
+            $0.useStorageID = true
+            $0.storageIDs = ids
+            $0.idTypeInFilename = .id
+        }
+    }
+
+    @Test func storageIdentitiesFromStorageIDsConf() throws {
+        let h = Harness(policy: try Self.idsPolicy())
+        // Two storages on one IP with different ports are different storages.
+        #expect(h.ok("10.0.0.1", Harness.join(), as: StorageJoinResponse.self) != nil)
+        #expect(h.state.storage(StorageKey(group: Harness.group, id: try StorageID("100001"))) != nil)
+        let g2 = try GroupName("group2")
+        var other = TrackerSession(peerIP: "10.0.0.1", localIP: "127.0.0.1")
+        var join2 = Harness.join(port: 23001)
+        join2.group = g2
+        guard case .body = h.state.handle(join2, session: &other, now: 1) else { Issue.record("second storage on the same IP"); return }
+        #expect(h.state.storage(StorageKey(group: g2, id: try StorageID("100003"))) != nil)
+        // Unknown (group, ip, port), or a claimed id that is not configured: ENOENT.
+        #expect(h.status("10.0.0.9", Harness.join()) == .ENOENT)
+        #expect(h.status("10.0.0.9", Harness.join(id: try StorageID("999"))) == .ENOENT)
+        // Identity commands.
+        let address = IPPort(ip: "10.0.0.1", port: 23000)
+        #expect(h.ok("c", GetServerIDRequest(group: Harness.group, address: address), as: TextBody.self)?.text == "100001")
+        #expect(h.status("c", GetServerIDRequest(group: Harness.group, address: IPPort(ip: "10.0.0.7", port: 23000))) == .ENOENT)
+        #expect(h.ok("10.0.0.2", GetMyIPRequest(group: Harness.group, port: 23000), as: TextBody.self)?.text == "10.0.0.2,8.8.8.2")
+        #expect(h.ok("c", GetGroupNameRequest(ipAddress: "10.0.0.1", port: 23001), as: GroupNameBody.self)?.group == g2)
+        #expect(h.status("c", GetGroupNameRequest(port: 23000)) == .ENOENT)
+        let page = try #require(h.ok("c", FetchStorageIDsRequest(startIndex: 0), as: FetchStorageIDsResponse.self))
+        #expect(page.total == 3 && page.count == 3)
+        #expect(page.text.contains("100002 group1 10.0.0.2,8.8.8.2:23000 rw=read\n"))
+        #expect(h.ok("c", FetchStorageIDsRequest(startIndex: 2), as: FetchStorageIDsResponse.self)?.count == 1)
+        #expect(h.status("c", FetchStorageIDsRequest(startIndex: 3)) == .EINVAL)
+        #expect(h.ok("c", GetStorageStatusRequest(group: Harness.group, address: address), as: StorageBriefBody.self)?.brief.id == "100001")
+        #expect(h.status("c", GetStorageStatusRequest(group: Harness.group, address: IPPort(ip: "10.0.0.1", port: 1))) == .ENOENT)
+        // Parameters say ids are used, and the IP-change report is refused with ids.
+        #expect(h.ok("c", ParameterRequest(), as: TrackerParameters.self)?["use_storage_id"] == "1")
+        #expect(h.status("10.0.0.3", ReportIPChangedRequest(group: Harness.group, oldIP: "10.0.0.1", newIP: "10.0.0.3")) == .EOPNOTSUPP)
+    }
+
+    @Test func readOnlyStoragesAreNeverUploadTargets() throws {
+        let h = Harness(policy: try Self.idsPolicy())
+        for ip in ["10.0.0.1", "10.0.0.2"] {
+            _ = h.ok(ip, Harness.join(initFlag: false, status: .offline), as: StorageJoinResponse.self)
+            _ = h.ok(ip, StorageBeatRequest(), as: ChangeNotification.self)
+            _ = h.ok(ip, ReportDiskUsageRequest(paths: [.init(totalMB: 1000, freeMB: 900)]), as: ChangeNotification.self)
+        }
+        let all = try #require(h.ok("c", QueryStoreWithGroupAllRequest(group: Harness.group), as: QueryStoreAllResponse.self))
+        #expect(all.storages.map(\.ipAddress) == ["10.0.0.1"])
+        let stat = try #require(h.ok("c", ListOneGroupRequest(group: Harness.group), as: GroupStatList.self)?.groups.first)
+        #expect(stat.readableServerCount == 2 && stat.writableServerCount == 1)
+    }
+
+    @Test func trackerStatusAndClusterStatistics() throws {
+        let h = Harness()
+        h.state.processStartTime = 1000
+        h.state.restartIntervalSeconds = 650
+        #expect(h.status("c", TrackerGetStatusRequest()) == .ENOENT, "no groups yet")
+        h.activeStorage("10.0.0.1")
+        let status = try #require(h.ok("c", TrackerGetStatusRequest(), as: TrackerRunningStatus.self, now: 1000 + 700))
+        #expect(status.isLeader && status.runningTimeSeconds == 600 && status.restartIntervalSeconds == 600)
+        let trackers = try #require(h.ok("c", TrackerClusterStatRequest(), as: TrackerClusterStatResponse.self))
+        #expect(trackers.trackers.map(\.host) == ["127.0.0.1:22122"] && trackers.trackers[0].isLeader)
+        let storages = try #require(h.ok("c", StorageClusterStatRequest(), as: StorageClusterStatResponse.self))
+        #expect(storages.storages.map(\.host) == ["10.0.0.1:23000"] && storages.storages[0].status == .active)
+        let filtered = try #require(h.ok("c", StorageClusterStatRequest(filterBy: 0x02, operation: UInt8(ascii: "!"), status: .active),
+                                         as: StorageClusterStatResponse.self))
+        #expect(filtered.storages.isEmpty)
+        let volumes = try #require(h.ok("c", StorageVolumeStatRequest(), as: StorageVolumeStatResponse.self))
+        #expect(volumes.groups.count == 1 && volumes.groups[0].availableMB == 400 && volumes.groups[0].isDiskAvailable)
+        #expect(h.status("c", ReportTrunkFreeRequest(freeMB: 1)) == .EACCES)
+        #expect(h.status("10.0.0.1", ReportTrunkFreeRequest(freeMB: 1)) == .EOPNOTSUPP)
+    }
+
+    @Test func beatStatisticsAreKept() throws {
+        let h = Harness()
+        h.activeStorage("10.0.0.1")
+        var stats = StorageStatistics()
+        stats.totalUploadCount = 7
+        stats.lastSourceUpdate = 999
+        stats.lastSyncedTimestamp = 12345  // ignored: the tracker keeps its own
+        _ = h.ok("10.0.0.1", StorageBeatRequest(statistics: stats), as: ChangeNotification.self, now: 2000)
+        let s = try #require(h.storage("10.0.0.1"))
+        #expect(s.statistics.totalUploadCount == 7 && s.statistics.lastSourceUpdate == 999)
+        #expect(s.statistics.lastSyncedTimestamp == 0 && s.statistics.lastHeartBeatTime == 2000)
+    }
+}
+
+@Suite struct TrackerCoreTests {
+    @Test func changelogPiecesAdvanceEachStoragesOffset() async throws {
+        let base = try temporaryDirectory()
+        var policy = Harness.policy()
+        policy.port = 22122
+        let core = try TrackerCore(policy: policy, basePath: base, logger: .init(label: "test"), now: { 5000 })
+        var a = TrackerSession(peerIP: "10.0.0.1", localIP: "127.0.0.1")
+        var b = TrackerSession(peerIP: "10.0.0.2", localIP: "127.0.0.1")
+        var admin = TrackerSession(peerIP: "10.0.0.9", localIP: "127.0.0.1")
+        for (session, ip) in [(a, "10.0.0.1"), (b, "10.0.0.2")] {
+            var s = session
+            _ = await core.handle(Harness.join(initFlag: false, status: .offline), session: &s)
+            if ip == "10.0.0.1" { a = s } else { b = s }
+        }
+        // A fresh storage reads nothing; a deletion then reaches the other storage once.
+        guard case .body(let empty) = await core.handle(ChangelogRequest(), session: &a) else { Issue.record("77"); return }
+        #expect((empty as? RawBody)?.bytes.isEmpty == true)
+        await core.disconnect(b)
+        guard case .body = await core.handle(DeleteStorageRequest(group: Harness.group, storageID: "10.0.0.2"), session: &admin) else {
+            Issue.record("93")
+            return
+        }
+        guard case .body(let piece) = await core.handle(ChangelogRequest(), session: &a) else { Issue.record("77"); return }
+        #expect((piece as? RawBody)?.bytes == Array("5000 group1 10.0.0.2 4 \n".utf8))
+        guard case .body(let again) = await core.handle(ChangelogRequest(), session: &a) else { Issue.record("77"); return }
+        #expect((again as? RawBody)?.bytes.isEmpty == true)
+        // By group and id on an unjoined connection; unknown storage: ENOENT.
+        let who = ChangelogRequest(requester: .init(group: Harness.group, storageID: try StorageID("10.0.0.7")))
+        guard case .error(let e) = await core.handle(who, session: &admin) else { Issue.record("77 by id"); return }
+        #expect(e.status == .ENOENT)
+        // The data files on disk hold the deletion: a restart does not resurrect the storage.
+        let reloaded = try TrackerCore(policy: policy, basePath: base, logger: .init(label: "test"), now: { 6000 })
+        let state = await reloaded.clusterState
+        #expect(state.storages(in: Harness.group).map(\.id.rawValue) == ["10.0.0.1"])
+    }
+}
