@@ -14,6 +14,10 @@ public actor TrackerCore {
     let useStorageID: Bool
     let logger: Logger
     let now: @Sendable () -> Int64
+    /// The data files as they were when a peer tracker started copying them (61), served by
+    /// GET_ONE_SYS_FILE (63) until GET_SYS_FILES_END (62) or the connection ends.
+    var systemFilesCopy: (owner: UInt64, files: [[UInt8]])? = nil
+    var nextCopyOwner: UInt64 = 1
 
     /// Loads the data files of `base_path/data` (tolerating torn or corrupt files: what can be
     /// read is kept, the rest is logged with file and line) and opens the changelog.
@@ -46,6 +50,8 @@ public actor TrackerCore {
         let reply: TrackerReply
         if let r = request as? ChangelogRequest {
             reply = changelogPiece(r, session: session)
+        } else if request is GetSysFilesStartRequest || request is GetSysFilesEndRequest || request is GetOneSysFileRequest {
+            reply = systemFiles(request, session: &session)
         } else {
             reply = state.handle(request, session: &session, now: now())
         }
@@ -71,8 +77,45 @@ public actor TrackerCore {
         }
     }
 
-    /// A connection ended: a storage joined on it is OFFLINE at once.
+    /// The system-file copy of cluster spec §3.5, source side: a peer tracker that starts empty
+    /// copies the groups, storages, sync-timestamp and changelog files of this one.
+    func systemFiles(_ request: any FDFSRequest, session: inout TrackerSession) -> TrackerReply {
+        switch request {
+        case is GetSysFilesStartRequest:
+            guard !state.groupNames.isEmpty else { return .error(TrackerError(.ENOENT, "this tracker knows no groups")) }
+            guard systemFilesCopy == nil || systemFilesCopy?.owner == session.copyOwner else {
+                return .error(TrackerError(.EBUSY, "another tracker is copying the data files"))
+            }
+            perform([.saveGroups, .saveStorages, .saveSyncTimestamps])
+            var files: [[UInt8]] = []
+            for index in 0...3 {
+                guard let path = directory.systemFilePath(index: index) else { continue }
+                files.append((try? TrackerDataDirectory.SystemCalls.readFile(path)) ?? [])
+            }
+            let owner = nextCopyOwner
+            nextCopyOwner += 1
+            session.copyOwner = owner
+            systemFilesCopy = (owner, files)
+            return .body(EmptyBody())
+        case let r as GetOneSysFileRequest:
+            guard let copy = systemFilesCopy, copy.owner == session.copyOwner else {
+                return .error(TrackerError(.EINVAL, "TRACKER_GET_SYS_FILES_START first"))
+            }
+            let file = copy.files[Int(r.fileIndex)]
+            guard r.offset <= Int64(file.count) else { return .error(TrackerError(.EINVAL, "offset \(r.offset) beyond the file's \(file.count) bytes")) }
+            let start = Int(r.offset)
+            let end = min(file.count, start + SysFilePiece.maxContentBytes)
+            return .body(SysFilePiece(fileSize: Int64(file.count), content: Array(file[start..<end])))
+        default:
+            if systemFilesCopy?.owner == session.copyOwner { systemFilesCopy = nil }
+            session.copyOwner = nil
+            return .body(EmptyBody())
+        }
+    }
+
+    /// A connection ended: a storage joined on it is OFFLINE at once; a copy it held ends.
     public func disconnect(_ session: TrackerSession) {
+        if let owner = session.copyOwner, systemFilesCopy?.owner == owner { systemFilesCopy = nil }
         guard let key = session.storage else { return }
         state.disconnect(session: session)
         logger.info("storage disconnected", metadata: ["fdfs.storage": "\(key)"])

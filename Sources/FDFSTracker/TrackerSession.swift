@@ -14,6 +14,8 @@ public struct TrackerSession: Sendable {
     var sentTrunkChange: Int64 = 0
     /// Tracker-to-tracker state when the peer is another tracker (JOIN_LEADER, PING_LEADER).
     var peer: PeerTrackerSession
+    /// Set while this connection copies the data files (GET_SYS_FILES_START .. END).
+    var copyOwner: UInt64? = nil
 
     public init(peerIP: String, localIP: String) {
         self.peerIP = peerIP

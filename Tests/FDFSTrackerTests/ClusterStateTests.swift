@@ -497,4 +497,39 @@ struct WireVectorFile: Decodable {
         let state = await reloaded.clusterState
         #expect(state.storages(in: Harness.group).map(\.id.rawValue) == ["10.0.0.1"])
     }
+
+    @Test func peersCopyTheDataFiles() async throws {
+        let base = try temporaryDirectory()
+        let core = try TrackerCore(policy: Harness.policy(), basePath: base, logger: .init(label: "test"), now: { 5000 })
+        var copier = TrackerSession(peerIP: "127.0.0.5", localIP: "127.0.0.1")
+        var other = TrackerSession(peerIP: "127.0.0.6", localIP: "127.0.0.1")
+        guard case .error(let empty) = await core.handle(GetSysFilesStartRequest(), session: &copier) else { Issue.record("61"); return }
+        #expect(empty.status == .ENOENT, "an empty tracker has nothing to copy")
+        var storage = TrackerSession(peerIP: "10.0.0.1", localIP: "127.0.0.1")
+        _ = await core.handle(Harness.join(initFlag: false, status: .offline), session: &storage)
+        guard case .body = await core.handle(GetSysFilesStartRequest(), session: &copier) else { Issue.record("61"); return }
+        guard case .error(let busy) = await core.handle(GetSysFilesStartRequest(), session: &other) else { Issue.record("61 twice"); return }
+        #expect(busy.status == .EBUSY)
+        guard case .body(let piece) = await core.handle(GetOneSysFileRequest(fileIndex: 0, offset: 0), session: &copier),
+              let groups = piece as? SysFilePiece else { Issue.record("63"); return }
+        let onDisk = try String(contentsOfFile: base + "/data/storage_groups_new.dat", encoding: .utf8)
+        #expect(groups.fileSize == Int64(onDisk.utf8.count) && groups.content == Array(onDisk.utf8))
+        #expect(onDisk.contains("group_name=group1"))
+        guard case .error(let beyond) = await core.handle(GetOneSysFileRequest(fileIndex: 1, offset: 1 << 20), session: &copier) else {
+            Issue.record("63 beyond")
+            return
+        }
+        #expect(beyond.status == .EINVAL)
+        guard case .error(let notStarted) = await core.handle(GetOneSysFileRequest(fileIndex: 0, offset: 0), session: &other) else {
+            Issue.record("63 without 61")
+            return
+        }
+        #expect(notStarted.status == .EINVAL)
+        _ = await core.handle(GetSysFilesEndRequest(), session: &copier)
+        guard case .body = await core.handle(GetSysFilesStartRequest(), session: &other) else { Issue.record("61 after end"); return }
+        // A copier that disconnects releases the copy too.
+        await core.disconnect(other)
+        guard case .body = await core.handle(GetSysFilesStartRequest(), session: &copier) else { Issue.record("61 after drop"); return }
+    }
 }
+
