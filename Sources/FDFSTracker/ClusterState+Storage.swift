@@ -132,15 +132,18 @@ extension ClusterState {
     mutating func learnTrackers(_ r: StorageJoinRequest, session: TrackerSession) throws(TrackerError) {
         let listed = r.trackers.compactMap(TrackerEndpoint.init(line:))
         guard listed.count == r.trackers.count else { throw TrackerError(.EINVAL, "malformed tracker list line") }
+        // Every JOIN's own list must name this tracker (the C tracker stops checking after the
+        // first JOIN, cluster spec §4.1; a storage that does not list us is misconfigured).
+        let mine = Set([session.localIP, r.currentTrackerIP])
+        let isMe = { (t: TrackerEndpoint) in t.port == policy.port && !mine.isDisjoint(with: t.ipAddresses) }
+        guard listed.contains(where: isMe) else {
+            throw TrackerError(.ENOENT, "this tracker (\(session.localIP):\(policy.port)) is not in the storage's tracker list")
+        }
         for t in listed where !trackers.contains(where: { !Set($0.ipAddresses).isDisjoint(with: t.ipAddresses) && $0.port == t.port }) {
             guard trackers.count < 16 else { throw TrackerError(.ENOSPC, "more than 16 trackers") }
             trackers.append(t)
         }
-        let mine = Set([session.localIP, r.currentTrackerIP])
-        guard let me = trackers.firstIndex(where: { $0.port == policy.port && !mine.isDisjoint(with: $0.ipAddresses) }) else {
-            throw TrackerError(.ENOENT, "this tracker (\(session.localIP):\(policy.port)) is not in the storage's tracker list")
-        }
-        selfIndex = me
+        selfIndex = trackers.firstIndex(where: isMe)
         if trackers.count == 1 && !isLeader { becomeLeader() }
     }
 

@@ -10,7 +10,7 @@ public import Logging
 public actor TrackerCore {
     var state: ClusterState
     let directory: TrackerDataDirectory
-    let changelog: Changelog
+    var changelog: Changelog
     let useStorageID: Bool
     let logger: Logger
     let now: @Sendable () -> Int64
@@ -18,12 +18,18 @@ public actor TrackerCore {
     /// GET_ONE_SYS_FILE (63) until GET_SYS_FILES_END (62) or the connection ends.
     var systemFilesCopy: (owner: UInt64, files: [[UInt8]])? = nil
     var nextCopyOwner: UInt64 = 1
+    /// Whether the first-JOIN bootstrap from peer trackers (cluster spec §3.5) is settled.
+    var bootstrap = BootstrapState.pending
+    /// Set when `.tracker_status` showed this tracker was stopped for more than 600 s.
+    var wasStoppedLong = false
+    let policy: TrackerPolicy
 
     /// Loads the data files of `base_path/data` (tolerating torn or corrupt files: what can be
     /// read is kept, the rest is logged with file and line) and opens the changelog.
     public init(policy: TrackerPolicy, basePath: String, logger: Logger, now: @escaping @Sendable () -> Int64) throws(TrackerIOError) {
         self.directory = try TrackerDataDirectory(basePath: basePath)
         self.useStorageID = policy.useStorageID
+        self.policy = policy
         self.logger = logger
         self.now = now
         let ids = policy.storageIDs
@@ -38,6 +44,7 @@ public actor TrackerCore {
         state.processStartTime = started
         if let (status, _) = try directory.readTrackerStatus() {
             state.restartIntervalSeconds = max(0, started - status.lastCheckTime)
+            wasStoppedLong = started - status.lastCheckTime > 600
         }
         self.state = state
         logger.info("tracker state loaded", metadata: [
@@ -46,7 +53,10 @@ public actor TrackerCore {
     }
 
     /// Answers one decoded request on a connection (`session` is that connection's state).
-    public func handle(_ request: any FDFSRequest, session: inout TrackerSession) -> TrackerReply {
+    public func handle(_ request: any FDFSRequest, session: inout TrackerSession) async -> TrackerReply {
+        if let join = request as? StorageJoinRequest, bootstrap != .settled {
+            if let refusal = await bootstrapFromPeers(join, session: session) { return .error(refusal) }
+        }
         let reply: TrackerReply
         if let r = request as? ChangelogRequest {
             reply = changelogPiece(r, session: session)

@@ -226,8 +226,16 @@ func rawExchange(port: Int, _ bytes: [UInt8], expect: Int = 0, wait: Duration = 
             // Half a header, then silence: closed after the network timeout.
             r = try await rawExchange(port: tracker.port, [0, 0, 0], wait: .seconds(3))
             #expect(r.reply.isEmpty && r.closed)
-            // An unknown storage id with storage ids off cannot happen; a storage not listing this
-            // tracker is ENOENT.
+            // While the tracker is empty and a listed peer is unreachable, a JOIN waits (EAGAIN, as
+            // the C tracker does, §10.13); once it knows a group, a storage that does not list
+            // this tracker is ENOENT.
+            let early = try await ScriptedStorage.connect(ipAddress: "127.0.0.4", group: Self.group, trackers: [("127.0.0.9", 22122)],
+                                                          dial: tracker.endpoint)
+            await #expect(throws: FDFSClientError.status(.EAGAIN)) { try await early.join() }
+            await early.close()
+            let member = try await ScriptedStorage.connect(ipAddress: "127.0.0.5", group: Self.group, trackers: [tracker.endpoint])
+            _ = try await member.join()
+            await member.close()
             let stranger = try await ScriptedStorage.connect(ipAddress: "127.0.0.4", group: Self.group, trackers: [("127.0.0.9", 22122)],
                                                              dial: tracker.endpoint)
             await #expect(throws: FDFSClientError.status(.ENOENT)) { try await stranger.join() }
@@ -282,4 +290,26 @@ func rawExchange(port: Int, _ bytes: [UInt8], expect: Int = 0, wait: Duration = 
             await client.close()
         }
     }
+
+    /// A tracker that starts empty copies the data files of a peer at its first JOIN (§3.5).
+    @Test func anEmptyTrackerCopiesItsPeer() async throws {
+        try await withTracker(basePath: try temporaryDirectory()) { first in
+            let a = try await ScriptedStorage.connect(ipAddress: "127.0.0.2", group: Self.group, trackers: [first.endpoint])
+            _ = try await a.join(initFlag: false, status: .offline)
+            try await a.beat()
+            try await withTracker(basePath: try temporaryDirectory()) { fresh in
+                // A second storage joins the fresh tracker and lists both trackers.
+                let trackers = [first.endpoint, fresh.endpoint]
+                let b = try await ScriptedStorage.connect(ipAddress: "127.0.0.3", group: Self.group, trackers: trackers, to: 1)
+                _ = try await b.join(initFlag: false, status: .offline, trackerIndex: 1)
+                let client = try await fresh.client()
+                let ids = try await client.request(ListStorageRequest(group: Self.group)).storages.map(\.id)
+                #expect(ids == ["127.0.0.2", "127.0.0.3"], "the fresh tracker knows A from its peer's files")
+                await client.close()
+                await b.close()
+            }
+            await a.close()
+        }
+    }
 }
+
