@@ -240,6 +240,9 @@ func rawExchange(port: Int, _ bytes: [UInt8], expect: Int = 0, wait: Duration = 
                                                              dial: tracker.endpoint)
             await #expect(throws: FDFSClientError.status(.ENOENT)) { try await stranger.join() }
             await stranger.close()
+            // QUIT: no reply, the connection closes.
+            r = try await rawExchange(port: tracker.port, packet(82, []))
+            #expect(r.reply.isEmpty && r.closed)
             // Everyone else is still served.
             let client = try await tracker.client()
             _ = try await client.request(ActiveTestRequest())
