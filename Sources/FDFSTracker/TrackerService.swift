@@ -35,7 +35,7 @@ public struct TrackerService: Service {
     public static func make(configuration c: TrackerConfiguration, logger: Logger) throws -> TrackerService {
         let ids = try c.loadStorageIDs()
         let policy = TrackerPolicy(configuration: c, storageIDs: ids)
-        let core = try TrackerCore(policy: policy, basePath: c.basePath, logger: logger, now: { Int64(Duration.unixNow) })
+        let core = try TrackerCore(policy: policy, basePath: c.basePath, logger: logger, now: unixTime)
         let settings = try ServerSettings(bindAddresses: c.bindAddresses, port: c.port, maxConnections: c.maxConnections,
                                           networkTimeoutSeconds: c.networkTimeoutSeconds, allowHosts: c.allowHosts,
                                           role: .tracker, limits: FDFSLimits(maxBufferedBodyBytes: max(64 * 1024, c.buffSizeBytes) - FDFSHeader.size))
@@ -72,11 +72,9 @@ public struct TrackerService: Service {
     }
 }
 
-extension Duration {
-    /// Seconds since 1970, from the system clock.
-    static var unixNow: Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec)
-    }
+/// Seconds since 1970, from the system clock: the tracker's only clock reading.
+@Sendable func unixTime() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec)
 }
