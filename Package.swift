@@ -31,6 +31,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "FDFSConfig", dependencies: ["FDFSModel"], swiftSettings: strict),
+        // Durable files: atomic replace (temp + fsync + rename + directory fsync), EINTR-safe I/O.
+        .target(name: "FDFSFileSystem", swiftSettings: strict),
         .target(
             name: "FDFSServerCore",
             dependencies: [
@@ -54,7 +56,7 @@ let package = Package(
         .target(
             name: "FDFSTracker",
             dependencies: [
-                "FDFSModel", "FDFSProtocol", "FDFSConfig", "FDFSServerCore", "FDFSClient",
+                "FDFSModel", "FDFSProtocol", "FDFSConfig", "FDFSServerCore", "FDFSClient", "FDFSFileSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
