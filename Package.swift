@@ -33,6 +33,7 @@ let package = Package(
         .target(name: "FDFSConfig", dependencies: ["FDFSModel"], swiftSettings: strict),
         // Durable files: atomic replace (temp + fsync + rename + directory fsync), EINTR-safe I/O.
         .target(name: "FDFSFileSystem", swiftSettings: strict),
+        .target(name: "FDFSStorageEngine", dependencies: ["FDFSModel", "FDFSFileSystem"], swiftSettings: strict),
         .target(
             name: "FDFSServerCore",
             dependencies: [
@@ -108,6 +109,11 @@ let package = Package(
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "FDFSStorageEngineTests",
+            dependencies: ["FDFSStorageEngine", "FDFSModel", "FDFSFileSystem", "FDFSTesting"],
             swiftSettings: strict
         ),
         .testTarget(name: "FDFSConfigTests", dependencies: ["FDFSConfig", "FDFSModel", "FDFSTesting"], swiftSettings: strict),
