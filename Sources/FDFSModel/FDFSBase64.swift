@@ -1,6 +1,6 @@
 /// FastDFS's base64 variant (protocol spec §6.3): RFC 4648 bit order with `-` and `_` as
 /// the last two characters and `.` as the padding character. File names use it without
-/// padding; IPv6 short codes and store-path marks with padding.
+/// padding, and so do store-path marks (`.fastdfs_vars`); IPv6 short codes use padding.
 public enum FDFSBase64 {
     public static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
     public static let padding = UInt8(ascii: ".")
