@@ -1,0 +1,125 @@
+public import FDFSFileSystem
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// When an uploaded file reaches the disk for sure (`fsync_after_written_bytes` of FastDFS,
+/// plus our switch to fsync every file before the reply).
+public struct FileSyncPolicy: Hashable, Sendable {
+    /// fsync every time this many bytes were written since the last fsync (0 = never).
+    public var afterWrittenBytes: Int64
+    /// fsync the whole file before it is renamed into place and acknowledged.
+    public var beforeReply: Bool
+
+    public init(afterWrittenBytes: Int64 = 0, beforeReply: Bool = false) {
+        self.afterWrittenBytes = afterWrittenBytes
+        self.beforeReply = beforeReply
+    }
+}
+
+/// One file being received: written to a temporary file in its final directory while its
+/// CRC32 is computed, then renamed into place (never over an existing file). Until `commit`
+/// nothing is visible; `abort` (or a failed commit) leaves nothing behind.
+///
+/// Not Sendable: one upload belongs to the one task serving its connection.
+public final class UploadFile {
+    public let temporaryPath: String
+    let directory: String
+    let policy: FileSyncPolicy
+    var descriptor: Int32
+    var crc = CRC32()
+    public private(set) var writtenBytes: Int64 = 0
+    var unsyncedBytes: Int64 = 0
+
+    /// Creates `<directory>/.<tag>.tmp` (exclusively: a leftover of the same name is an error).
+    public init(directory: String, tag: String, policy: FileSyncPolicy = FileSyncPolicy()) throws(FileSystemError) {
+        self.directory = directory
+        self.temporaryPath = directory + "/." + tag + ".tmp"
+        self.policy = policy
+        self.descriptor = try FileSystemCalls.open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+    }
+
+    deinit {
+        if descriptor >= 0 {
+            try? FileSystemCalls.close(descriptor, path: temporaryPath)
+            _ = unlink(temporaryPath)
+        }
+    }
+
+    /// Appends a slice of the body.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(FileSystemError) {
+        precondition(descriptor >= 0, "write after commit or abort")
+        crc.update(bytes)
+        var done = 0
+        while done < bytes.count {
+            let n = systemWrite(descriptor, bytes.baseAddress! + done, bytes.count - done)
+            if n >= 0 {
+                done += n
+            } else if errno != EINTR {
+                throw FileSystemCalls.error("write", temporaryPath)
+            }
+        }
+        writtenBytes += Int64(bytes.count)
+        unsyncedBytes += Int64(bytes.count)
+        if policy.afterWrittenBytes > 0 && unsyncedBytes >= policy.afterWrittenBytes {
+            try FileSystemCalls.sync(descriptor, path: temporaryPath)
+            unsyncedBytes = 0
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) throws(FileSystemError) {
+        var failure: FileSystemError? = nil
+        bytes.withUnsafeBytes { buffer in
+            do throws(FileSystemError) { try write(buffer) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// The CRC32 of everything written.
+    public var crc32: UInt32 { crc.value }
+
+    /// Moves the file to `name` in the same directory. Fails with EEXIST (and leaves the
+    /// existing file untouched) when that name is taken.
+    public func commit(as name: String, modificationTime: Int64? = nil) throws(FileSystemError) {
+        precondition(descriptor >= 0, "commit twice")
+        let path = directory + "/" + name
+        do throws(FileSystemError) {
+            if policy.beforeReply { try FileSystemCalls.sync(descriptor, path: temporaryPath) }
+            if let modificationTime {
+                var times = [timespec(tv_sec: Int(modificationTime), tv_nsec: 0), timespec(tv_sec: Int(modificationTime), tv_nsec: 0)]
+                if futimens(descriptor, &times) != 0 { throw FileSystemCalls.error("futimens", temporaryPath) }
+            }
+            let fd = descriptor
+            descriptor = -1
+            try FileSystemCalls.close(fd, path: temporaryPath)
+            // link() refuses to replace an existing name, unlike rename().
+            if link(temporaryPath, path) != 0 { throw FileSystemCalls.error("link", path) }
+            _ = unlink(temporaryPath)
+            if policy.beforeReply { try FileSystemCalls.syncDirectory(directory) }
+        } catch {
+            if descriptor >= 0 { try? FileSystemCalls.close(descriptor, path: temporaryPath) }
+            descriptor = -1
+            _ = unlink(temporaryPath)
+            throw error
+        }
+    }
+
+    /// Drops the upload: the temporary file is removed.
+    public func abort() {
+        guard descriptor >= 0 else { return }
+        try? FileSystemCalls.close(descriptor, path: temporaryPath)
+        descriptor = -1
+        _ = unlink(temporaryPath)
+    }
+}
+
+/// `write(2)` (the name is taken by the method above inside the class).
+private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    Glibc.write(fd, buffer, count)
+    #else
+    Darwin.write(fd, buffer, count)
+    #endif
+}
