@@ -64,6 +64,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "FDFSStorage",
+            dependencies: [
+                "FDFSModel", "FDFSProtocol", "FDFSStorageEngine", "FDFSClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "fdfs-trackerd",
             dependencies: [
@@ -78,7 +87,12 @@ let package = Package(
         // scripted peers.
         .target(
             name: "FDFSTesting",
-            dependencies: ["FDFSModel", "FDFSProtocol", "FDFSClient", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "FDFSModel", "FDFSProtocol", "FDFSClient", "FDFSTracker", "FDFSServerCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "FDFSModelTests", dependencies: ["FDFSModel", "FDFSTesting"], swiftSettings: strict),
@@ -114,6 +128,15 @@ let package = Package(
         .testTarget(
             name: "FDFSStorageEngineTests",
             dependencies: ["FDFSStorageEngine", "FDFSModel", "FDFSFileSystem", "FDFSTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "FDFSStorageTests",
+            dependencies: [
+                "FDFSStorage", "FDFSTracker", "FDFSServerCore", "FDFSClient", "FDFSProtocol", "FDFSModel", "FDFSTesting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "FDFSConfigTests", dependencies: ["FDFSConfig", "FDFSModel", "FDFSTesting"], swiftSettings: strict),

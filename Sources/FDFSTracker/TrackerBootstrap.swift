@@ -49,11 +49,11 @@ extension TrackerCore {
             }
         }
         guard let best = TrackerCandidate.choose(candidates) else {
-            // Nobody answered: with every peer empty (ENOENT) proceed; with unreachable peers
-            // wait for them, unless this tracker already has state of its own.
-            if otherFailure && state.groupNames.isEmpty && !long {
-                bootstrap = .pending
-                return TrackerError(.EAGAIN, "no peer tracker answered; retry")
+            // Nobody answered. The C tracker refuses JOINs (EAGAIN) while a listed peer is
+            // unreachable (§10.13), which keeps a cluster down while one tracker is; we proceed
+            // and learn the cluster from the storages instead (docs/compatibility.md).
+            if otherFailure {
+                logger.info("no peer tracker answered; learning the cluster from the storages")
             }
             bootstrap = .settled
             return nil
