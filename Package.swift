@@ -67,7 +67,8 @@ let package = Package(
         .target(
             name: "FDFSStorage",
             dependencies: [
-                "FDFSModel", "FDFSProtocol", "FDFSStorageEngine", "FDFSClient",
+                "FDFSModel", "FDFSProtocol", "FDFSStorageEngine", "FDFSClient", "FDFSServerCore", "FDFSFileSystem",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -1,0 +1,196 @@
+public import FDFSServerCore
+import FDFSFileSystem
+import FDFSModel
+import FDFSProtocol
+public import FDFSStorageEngine
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Serves one client connection of a storage server (protocol spec §5). Uploads stream into
+/// a temporary file and are acknowledged only after the rename and the binlog record; an
+/// EINVAL reply closes the connection, as the C storage does.
+///
+/// In progress (issue 4): upload, upload appender, download, delete, query file info, active
+/// test and quit are served; the other commands answer EOPNOTSUPP for now.
+public struct StorageConnectionHandler: FDFSConnectionHandler {
+    let store: StorageStore
+    let fileSync: FileSyncPolicy
+    let now: @Sendable () -> Int64
+
+    public init(store: StorageStore, fileSync: FileSyncPolicy = FileSyncPolicy(), now: @escaping @Sendable () -> Int64) {
+        self.store = store
+        self.fileSync = fileSync
+        self.now = now
+    }
+
+    public func handle(_ connection: FDFSConnection) async throws {
+        var upload: (UploadFile, UploadPlacement, any UploadRequest)? = nil
+        var head: (FDFSHeader, ByteBuffer)? = nil
+        do {
+            for try await frame in connection.inbound {
+                switch frame {
+                case .head(let h, let body):
+                    head = (h, body)
+                    upload = nil
+                    if let d = CommandRegistry.descriptor(for: h.command, role: .storage), d.streaming != nil {
+                        upload = try await beginUpload(h, body)
+                    }
+                case .bodyPart(var part):
+                    if let (file, _, _) = upload {
+                        try part.withUnsafeReadableBytes { (bytes) throws in try file.write(bytes) }
+                        part.moveReaderIndex(forwardBy: part.readableBytes)
+                    }
+                case .end:
+                    guard let (header, body) = head else { continue }
+                    head = nil
+                    if header.command == StorageCommand.quit.rawValue { return }
+                    let closeAfter: Bool
+                    if let current = upload {
+                        upload = nil
+                        closeAfter = try await finishUpload(current, connection)
+                    } else {
+                        closeAfter = try await serve(header, body, connection)
+                    }
+                    if closeAfter {
+                        connection.close()
+                        return
+                    }
+                }
+            }
+        } catch let error as FDFSProtocolError {
+            try? await connection.reply(error: error)
+        } catch let error as StorageError {
+            try? await connection.reply(status: error.status.rawValue)
+        }
+        upload?.0.abort()
+    }
+
+    func beginUpload(_ header: FDFSHeader, _ body: ByteBuffer) async throws -> (UploadFile, UploadPlacement, any UploadRequest) {
+        let request = try CommandRegistry.decodeRequest(header: header, body: body, role: .storage)
+        guard let upload = request as? any UploadRequest else {
+            throw StorageError(.EOPNOTSUPP, "command \(header.command) is not served yet")
+        }
+        do {
+            try NewFileName.validateExtension(upload.fileExtension)
+        } catch {
+            throw StorageError(.EINVAL, "\(error)")
+        }
+        let placement = try await store.place(requestedStorePath: upload.storePathIndex)
+        do {
+            return (try UploadFile(directory: placement.directory, tag: placement.tag, policy: fileSync), placement, upload)
+        } catch {
+            throw StorageError(.EIO, "\(error)")
+        }
+    }
+
+    /// Names the received file, moves it into place, records it, replies. Returns whether the
+    /// connection must close.
+    func finishUpload(_ current: (UploadFile, UploadPlacement, any UploadRequest), _ connection: FDFSConnection) async throws -> Bool {
+        let (file, placement, request) = current
+        let time = now()
+        let kind: NewFileName.Kind = request is UploadAppenderFileRequest ? .appender : .normal(size: file.writtenBytes)
+        var name: RemoteFilename? = nil
+        for _ in 0..<10 where name == nil {
+            let candidate = try await store.newName(placement, kind: kind, crc32: file.crc32, extension: request.fileExtension, now: time)
+            do {
+                try file.commit(as: candidate.name, modificationTime: time)
+                name = candidate
+            } catch where error.errno == EEXIST {
+                continue
+            } catch {
+                throw StorageError(.EIO, "\(error)")
+            }
+        }
+        guard let name else { throw StorageError(.EEXIST, "no unique file name after 10 tries") }
+        try await store.recordSource(.create, name, now: time)
+        try await connection.reply(UploadResponse(group: store.group, remoteFilename: name.text))
+        return false
+    }
+
+    /// The non-streaming commands. Returns whether the connection must close (after EINVAL).
+    func serve(_ header: FDFSHeader, _ body: ByteBuffer, _ connection: FDFSConnection) async throws -> Bool {
+        do {
+            let request = try CommandRegistry.decodeRequest(header: header, body: body, role: .storage)
+            switch request {
+            case is ActiveTestRequest:
+                try await connection.reply(EmptyBody())
+            case let r as DownloadFileRequest:
+                try await download(r, connection)
+            case let r as DeleteFileRequest:
+                let (name, path) = try store.resolve(group: r.file.group, filename: r.file.filename, storePaths: await store.storePaths)
+                try await store.delete(name, path: path, now: now())
+                try await connection.reply(EmptyBody())
+            case let r as QueryFileInfoRequest:
+                try await connection.reply(try await fileInfo(r))
+            default:
+                throw StorageError(.EOPNOTSUPP, "command \(header.command) is not served yet")
+            }
+            return false
+        } catch let error as FDFSProtocolError {
+            try await connection.reply(status: error.status.rawValue)
+            return true
+        } catch let error as StorageError {
+            try await connection.reply(status: error.status.rawValue)
+            return error.status == .EINVAL
+        }
+    }
+
+    /// DOWNLOAD_FILE (14): offset >= size is EINVAL (6.15.4+ semantics, protocol spec §5.7).
+    func download(_ r: DownloadFileRequest, _ connection: FDFSConnection) async throws {
+        let (_, path) = try store.resolve(group: r.group, filename: r.filename, storePaths: await store.storePaths)
+        let (size, _) = try regularFileStatus(path)
+        guard r.offset < size else { throw StorageError(.EINVAL, "offset \(r.offset) is at or past the end (\(size) bytes)") }
+        let remaining = size - r.offset
+        let count = r.count == 0 ? remaining : min(r.count, remaining)
+        let fd: Int32
+        do { fd = try FileSystemCalls.open(path, O_RDONLY) } catch { throw StorageError(.EIO, "\(error)") }
+        defer { try? FileSystemCalls.close(fd, path: path) }
+        var header = connection.allocator.buffer(capacity: FDFSHeader.size)
+        FDFSHeader.response(bodyLength: count).encode(into: &header)
+        try await connection.write(header)
+        var sent: Int64 = 0
+        while sent < count {
+            let n = Int(min(count - sent, 256 * 1024))
+            let bytes: [UInt8]
+            do { bytes = try FileSystemCalls.readRange(fd, path: path, offset: r.offset + sent, count: n) } catch { throw StorageError(.EIO, "\(error)") }
+            guard !bytes.isEmpty else { break }
+            try await connection.write(ByteBuffer(bytes: bytes))
+            sent += Int64(bytes.count)
+        }
+    }
+
+    /// QUERY_FILE_INFO (22): size and mtime from the file, CRC32 from the name (computed for
+    /// appender and slave files unless flag 1), source from the name.
+    func fileInfo(_ r: QueryFileInfoRequest) async throws -> FileInfoResponse {
+        let (name, path) = try store.resolve(group: r.file.group, filename: r.file.filename, storePaths: await store.storePaths)
+        let (size, mtime) = try regularFileStatus(path)
+        var crc = name.block.crc32
+        if name.kind == .appender || name.kind == .slave {
+            if r.flags & QueryFileInfoRequest.flagNoCRC32 != 0 {
+                crc = 0
+            } else {
+                guard let bytes = try? FileSystemCalls.readFile(path) else { throw StorageError(.EIO, "cannot read \(path)") }
+                crc = CRC32.checksum(bytes)
+            }
+        }
+        let sourceIP: String = switch name.block.source {
+        case .ipv4(let a): a.description
+        case .serverID: ""
+        }
+        return FileInfoResponse(fileSize: size, modificationTime: mtime, crc32: crc, sourceIPAddress: sourceIP, ipAddressSize: .ipv4)
+    }
+}
+
+/// Size and mtime of a regular file; ENOENT when absent, EISDIR when not a regular file.
+func regularFileStatus(_ path: String) throws(StorageError) -> (size: Int64, mtime: Int64) {
+    var info = stat()
+    guard stat(path, &info) == 0 else {
+        throw StorageError(errno == ENOENT ? .ENOENT : .EIO, "stat \(path): errno \(errno)")
+    }
+    guard (info.st_mode & S_IFMT) == S_IFREG else { throw StorageError(.EISDIR, "\(path) is not a regular file") }
+    return (Int64(info.st_size), Int64(info.st_mtim.tv_sec))
+}

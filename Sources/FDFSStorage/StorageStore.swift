@@ -1,0 +1,122 @@
+public import FDFSModel
+public import FDFSStorageEngine
+import FDFSFileSystem
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A refused storage request: the reply status and, for the log, why.
+public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var status: FDFSStatus
+    public var message: String
+    public init(_ status: FDFSStatus, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+    public var description: String { "\(status): \(message)" }
+}
+
+/// Where a new file goes: its store path, directory and the temporary name tag.
+public struct UploadPlacement: Sendable, Hashable {
+    public var storePathIndex: Int
+    public var subdirHigh: UInt8
+    public var subdirLow: UInt8
+    public var directory: String
+    public var tag: String
+}
+
+/// The one owner of a storage's files: placement of new files, their names, the binlog and
+/// the checks that keep every request inside its store paths. File content is written by the
+/// connection tasks (`UploadFile`); everything that changes shared state happens here.
+public actor StorageStore {
+    public let group: GroupName
+    public let source: FileSource
+    var paths: StorePaths
+    var cursor: SubdirectoryCursor
+    let binlog: BinlogWriter
+    let hasSpace: @Sendable (PathSpace) -> Bool
+    var sequence: UInt64 = 0
+    var rng = SystemRandomNumberGenerator()
+
+    public init(group: GroupName, source: FileSource, paths: StorePaths, cursor: SubdirectoryCursor, basePath: String,
+                binlogSync: BinlogSyncPolicy = .everyWrite, hasSpace: @escaping @Sendable (PathSpace) -> Bool) throws(BinlogError) {
+        self.group = group
+        self.source = source
+        self.paths = paths
+        self.cursor = cursor
+        self.binlog = try BinlogWriter(basePath: basePath, syncPolicy: binlogSync)
+        self.hasSpace = hasSpace
+    }
+
+    /// Chooses the store path (request index, or -1 for the storage's choice) and directory.
+    public func place(requestedStorePath: Int8) throws(StorageError) -> UploadPlacement {
+        let index: Int
+        do {
+            index = try paths.choose(requested: Int(requestedStorePath)) { [paths, hasSpace] i in
+                (try? paths.space(i)).map(hasSpace) ?? false
+            }
+        } catch {
+            throw StorageError(error.status, error.description)
+        }
+        let (high, low) = cursor.next()
+        sequence += 1
+        let name = RemoteFilename.hexDirectory(high) + "/" + RemoteFilename.hexDirectory(low)
+        return UploadPlacement(storePathIndex: index, subdirHigh: high, subdirLow: low,
+                               directory: paths.paths[index].dataPath + "/" + name, tag: "up\(getpid())-\(sequence)")
+    }
+
+    /// The name of a file just received.
+    public func newName(_ p: UploadPlacement, kind: NewFileName.Kind, crc32: UInt32, extension ext: String, now: Int64) throws(StorageError) -> RemoteFilename {
+        do {
+            return try NewFileName.make(source: source, createTimestamp: Int32(truncatingIfNeeded: now), kind: kind, crc32: crc32,
+                                        extension: ext, storePathIndex: p.storePathIndex, subdirHigh: p.subdirHigh,
+                                        subdirLow: p.subdirLow, using: &rng)
+        } catch {
+            throw StorageError(.EINVAL, "\(error)")
+        }
+    }
+
+    /// Records a write this storage accepted from a client (upper-case binlog letter).
+    public func recordSource(_ kind: BinlogOperation.Kind, _ name: RemoteFilename, now: Int64) throws(StorageError) {
+        do {
+            let record = try BinlogRecord(timestampSeconds: now, operation: BinlogOperation(kind: kind, isSource: true), filename: name.text)
+            _ = try binlog.append(record)
+        } catch {
+            throw StorageError(.EIO, "binlog: \(error)")
+        }
+    }
+
+    /// Validates a request's group and file name and returns the file's absolute path. A
+    /// name of another group or outside the store paths is EINVAL and touches nothing.
+    public nonisolated func resolve(group requested: GroupName, filename: String, storePaths: [StorePath]) throws(StorageError) -> (RemoteFilename, String) {
+        guard requested == group else { throw StorageError(.EINVAL, "group \(requested) is not this storage's group \(group)") }
+        let name: RemoteFilename
+        do {
+            name = try RemoteFilename(parsing: filename, storePathCount: storePaths.count)
+        } catch {
+            throw StorageError(.EINVAL, "\(error)")
+        }
+        return (name, storePaths[name.storePathIndex].absolutePath(name))
+    }
+
+    public var storePaths: [StorePath] { paths.paths }
+
+    /// DELETE_FILE: removes the file (and a metadata side file) and records it.
+    public func delete(_ name: RemoteFilename, path: String, now: Int64) throws(StorageError) {
+        guard unlink(path) == 0 else {
+            throw StorageError(errno == ENOENT ? .ENOENT : .EIO, "cannot delete \(name): errno \(errno)")
+        }
+        _ = unlink(path + "-m")
+        try recordSource(.delete, name, now: now)
+    }
+}
+
+extension RemoteFilename {
+    /// Two uppercase hex digits of a directory index.
+    static func hexDirectory(_ v: UInt8) -> String {
+        let digits = Array("0123456789ABCDEF")
+        return String([digits[Int(v >> 4)], digits[Int(v & 0xF)]])
+    }
+}

@@ -1,0 +1,157 @@
+import FDFSClient
+import FDFSModel
+import FDFSProtocol
+import FDFSServerCore
+import FDFSStorageEngine
+import FDFSTesting
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+@testable import FDFSStorage
+
+/// A storage server (the real handler and store) on 127.0.0.1 port 0.
+struct RunningStorage: Sendable {
+    let port: Int
+    let base: String
+    let store: StorageStore
+
+    func client() async throws -> FDFSClientConnection { try await FDFSClientConnection.connect(host: "127.0.0.1", port: port) }
+
+    /// Everything in the store path's data directories that is a file (uploads and leftovers).
+    func files() throws -> [String] {
+        let root = base + "/store0/data"
+        return (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? []).filter {
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: root + "/" + $0, isDirectory: &isDirectory) && !isDirectory.boolValue
+        }
+    }
+
+    func binlog() throws -> String { (try? String(contentsOfFile: base + "/data/sync/binlog.000", encoding: .utf8)) ?? "" }
+}
+
+func withStorage<T: Sendable>(hasSpace: @escaping @Sendable (PathSpace) -> Bool = { _ in true },
+                              _ body: @Sendable (RunningStorage) async throws -> T) async throws -> T {
+    let base = try temporaryDirectory()
+    let paths = StorePaths(paths: [StorePath(path: base + "/store0")], subdirCount: 2)
+    try paths.createDirectories()
+    let store = try StorageStore(group: try GroupName("group1"), source: .ipv4(IPv4Address(127, 0, 0, 2)), paths: paths,
+                                 cursor: SubdirectoryCursor(subdirCount: 2, rotateCount: 2), basePath: base, hasSpace: hasSpace)
+    var logger = Logger(label: "test.storage")
+    logger.logLevel = .critical
+    let server = FDFSServer(settings: ServerSettings(host: "127.0.0.1", port: 0, networkTimeout: .seconds(2), framingPolicy: .server(.storage)),
+                            handler: StorageConnectionHandler(store: store, now: { Int64(Date().timeIntervalSince1970) }), logger: logger)
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await server.run() }
+        defer { tasks.cancelAll() }
+        guard let port = try await server.waitUntilListening().port else { throw CancellationError() }
+        return try await body(RunningStorage(port: port, base: base, store: store))
+    }
+}
+
+func uploadPacket(_ content: [UInt8], ext: String = "txt", appender: Bool = false, storePath: Int8 = -1) -> ByteBuffer {
+    var packet = appender
+        ? UploadAppenderFileRequest(storePathIndex: storePath, fileSize: Int64(content.count), fileExtension: ext).requestPacket()
+        : UploadFileRequest(storePathIndex: storePath, fileSize: Int64(content.count), fileExtension: ext).requestPacket()
+    packet.writeBytes(content)
+    return packet
+}
+
+@Suite(.serialized) struct StorageServingTests {
+    static let group = try! GroupName("group1")
+
+    @Test func uploadDownloadInfoDelete() async throws {
+        try await withStorage { storage in
+            let client = try await storage.client()
+            let hello = Array("hello world".utf8)
+            let response = try await client.send(uploadPacket(hello))
+            #expect(response.header.status == 0)
+            let upload = try UploadResponse.decode(body: response.body, command: 11)
+            let name = try RemoteFilename(parsing: upload.remoteFilename)
+            #expect(upload.group == Self.group && name.sizeFromName == 11 && name.block.crc32 == 0x0D4A_1185)
+            #expect(name.block.source == .ipv4(IPv4Address(127, 0, 0, 2)) && name.fileExtension == "txt")
+            // Whole, offset, offset + length.
+            #expect(try await client.request(DownloadFileRequest(group: Self.group, filename: name.text)).bytes == hello)
+            #expect(try await client.request(DownloadFileRequest(offset: 6, group: Self.group, filename: name.text)).bytes == Array("world".utf8))
+            #expect(try await client.request(DownloadFileRequest(offset: 2, count: 3, group: Self.group, filename: name.text)).bytes == Array("llo".utf8))
+            let info = try await client.request(QueryFileInfoRequest(group: Self.group, filename: name.text))
+            #expect(info.fileSize == 11 && info.crc32 == 0x0D4A_1185 && info.sourceIPAddress == "127.0.0.2")
+            _ = try await client.request(DeleteFileRequest(group: Self.group, filename: name.text))
+            await #expect(throws: FDFSClientError.status(.ENOENT)) { try await client.request(DownloadFileRequest(group: Self.group, filename: name.text)) }
+            #expect(try storage.binlog().split(separator: "\n").map { $0.split(separator: " ").dropFirst().joined(separator: " ") }
+                    == ["C \(name.text)", "D \(name.text)"])
+            await client.close()
+        }
+    }
+
+    @Test func appenderUploadsAndEmptyFiles() async throws {
+        try await withStorage { storage in
+            let client = try await storage.client()
+            let response = try await client.send(uploadPacket(Array("log".utf8), ext: "log", appender: true))
+            let name = try RemoteFilename(parsing: try UploadResponse.decode(body: response.body, command: 23).remoteFilename)
+            #expect(name.kind == .appender)
+            let info = try await client.request(QueryFileInfoRequest(group: Self.group, filename: name.text))
+            #expect(info.fileSize == 3 && info.crc32 == CRC32.checksum(Array("log".utf8)), "appender CRC is computed")
+            let empty = try await client.send(uploadPacket([], ext: ""))
+            #expect(empty.header.status == 0)
+            let emptyName = try RemoteFilename(parsing: try UploadResponse.decode(body: empty.body, command: 11).remoteFilename)
+            #expect(emptyName.sizeFromName == 0)
+            await client.close()
+        }
+    }
+
+    @Test func badRequestsGetTheirStatusAndTouchNothing() async throws {
+        try await withStorage { storage in
+            let good = try await storage.client()
+            let name = try RemoteFilename(parsing: try UploadResponse.decode(body: try await good.send(uploadPacket([1, 2, 3])).body, command: 11).remoteFilename)
+            let before = try storage.files()
+            for (request, status) in [
+                (DownloadFileRequest(group: try GroupName("group2"), filename: name.text) as any FDFSRequest, FDFSStatus.EINVAL),
+                (DownloadFileRequest(group: Self.group, filename: "M00/00/00/../../../../etc/passwd") as any FDFSRequest, .EINVAL),
+                (DownloadFileRequest(offset: 3, group: Self.group, filename: name.text) as any FDFSRequest, .EINVAL),
+                (DeleteFileRequest(group: Self.group, filename: "M00/00/00/wKgBCmVT8QCAEjRWAAAACw1KEYU123.jpg") as any FDFSRequest, .ENOENT),
+            ] {
+                let client = try await storage.client()
+                let response = try await client.send(request.requestPacket())
+                #expect(response.header.status == status.rawValue, "\(request)")
+                await client.close()
+            }
+            let badExt = try await storage.client()
+            #expect(try await badExt.send(uploadPacket([1], ext: "a b")).header.status == FDFSStatus.EINVAL.rawValue)
+            await badExt.close()
+            #expect(try storage.files() == before, "nothing was written or removed")
+            // The server still serves a normal request.
+            #expect(try await good.request(DownloadFileRequest(group: Self.group, filename: name.text)).bytes == [1, 2, 3])
+            await good.close()
+        }
+    }
+
+    @Test func noSpaceMeansENOSPCAndNothingWritten() async throws {
+        try await withStorage(hasSpace: { _ in false }) { storage in
+            let client = try await storage.client()
+            #expect(try await client.send(uploadPacket([1, 2, 3])).header.status == FDFSStatus.ENOSPC.rawValue)
+            let (files, binlog) = (try storage.files(), try storage.binlog())
+            #expect(files.isEmpty && binlog.isEmpty)
+            await client.close()
+        }
+    }
+
+    @Test func anUploadCutHalfwayLeavesNoTrace() async throws {
+        try await withStorage { storage in
+            var packet = UploadFileRequest(storePathIndex: -1, fileSize: 100_000, fileExtension: "bin").requestPacket()
+            packet.writeBytes([UInt8](repeating: 7, count: 50_000))
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: storage.port).get()
+            try await channel.writeAndFlush(packet).get()
+            try await Task.sleep(for: .milliseconds(200))
+            try await channel.close().get()
+            var leftovers = try storage.files()
+            for _ in 0..<20 where !leftovers.isEmpty {
+                try await Task.sleep(for: .milliseconds(100))
+                leftovers = try storage.files()
+            }
+            let binlog = try storage.binlog()
+            #expect(leftovers.isEmpty && binlog.isEmpty)
+        }
+    }
+}
