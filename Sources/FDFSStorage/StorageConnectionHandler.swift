@@ -14,8 +14,9 @@ import Darwin
 /// a temporary file and are acknowledged only after the rename and the binlog record; an
 /// EINVAL reply closes the connection, as the C storage does.
 ///
-/// In progress (issue 4): upload, upload appender, download, delete, query file info, active
-/// test and quit are served; the other commands answer EOPNOTSUPP for now.
+/// In progress (issue 4): upload, upload appender, append, modify, truncate, download,
+/// delete, query file info, active test and quit are served; the other commands answer
+/// EOPNOTSUPP for now.
 public struct StorageConnectionHandler: FDFSConnectionHandler {
     let store: StorageStore
     let fileSync: FileSyncPolicy
@@ -27,31 +28,48 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         self.now = now
     }
 
+    /// A streamed body being received.
+    enum Incoming {
+        case upload(UploadFile, UploadPlacement, any UploadRequest)
+        case rangeWrite(RangeWrite)
+
+        func write(_ bytes: UnsafeRawBufferPointer) throws {
+            switch self {
+            case .upload(let file, _, _): try file.write(bytes)
+            case .rangeWrite(let w): try w.write(bytes)
+            }
+        }
+
+        func abort() {
+            switch self {
+            case .upload(let file, _, _): file.abort()
+            case .rangeWrite(let w): w.close()
+            }
+        }
+    }
+
     public func handle(_ connection: FDFSConnection) async throws {
-        var upload: (UploadFile, UploadPlacement, any UploadRequest)? = nil
+        var incoming: Incoming? = nil
         var head: (FDFSHeader, ByteBuffer)? = nil
         do {
             for try await frame in connection.inbound {
                 switch frame {
                 case .head(let h, let body):
                     head = (h, body)
-                    upload = nil
+                    incoming = nil
                     if let d = CommandRegistry.descriptor(for: h.command, role: .storage), d.streaming != nil {
-                        upload = try await beginUpload(h, body)
+                        incoming = try await beginStream(h, body)
                     }
-                case .bodyPart(var part):
-                    if let (file, _, _) = upload {
-                        try part.withUnsafeReadableBytes { (bytes) throws in try file.write(bytes) }
-                        part.moveReaderIndex(forwardBy: part.readableBytes)
-                    }
+                case .bodyPart(let part):
+                    try part.withUnsafeReadableBytes { (bytes) throws in try incoming?.write(bytes) }
                 case .end:
                     guard let (header, body) = head else { continue }
                     head = nil
                     if header.command == StorageCommand.quit.rawValue { return }
                     let closeAfter: Bool
-                    if let current = upload {
-                        upload = nil
-                        closeAfter = try await finishUpload(current, connection)
+                    if let current = incoming {
+                        incoming = nil
+                        closeAfter = try await finish(current, connection)
                     } else {
                         closeAfter = try await serve(header, body, connection)
                     }
@@ -66,7 +84,47 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         } catch let error as StorageError {
             try? await connection.reply(status: error.status.rawValue)
         }
-        upload?.0.abort()
+        incoming?.abort()
+    }
+
+    /// The fixed part of a streaming request arrived: prepare where its content goes.
+    func beginStream(_ header: FDFSHeader, _ body: ByteBuffer) async throws -> Incoming {
+        let request = try CommandRegistry.decodeRequest(header: header, body: body, role: .storage)
+        switch request {
+        case let r as AppendFileRequest:
+            let (name, path) = try await appenderFile(r.filename)
+            let (size, _) = try regularFileStatus(path)
+            return .rangeWrite(try RangeWrite(name: name, path: path, kind: .append, offset: size, length: r.appendSize))
+        case let r as ModifyFileRequest:
+            let (name, path) = try await appenderFile(r.filename)
+            let (size, _) = try regularFileStatus(path)
+            guard r.offset <= size else { throw StorageError(.EINVAL, "offset \(r.offset) is past the end (\(size) bytes)") }
+            return .rangeWrite(try RangeWrite(name: name, path: path, kind: .modify, offset: r.offset, length: r.modifySize))
+        default:
+            let (file, placement, upload) = try await beginUpload(header, body)
+            return .upload(file, placement, upload)
+        }
+    }
+
+    /// An appender file of this group named by a request without group (append, modify, truncate).
+    func appenderFile(_ filename: String) async throws(StorageError) -> (RemoteFilename, String) {
+        let (name, path) = try store.resolve(group: store.group, filename: filename, storePaths: await store.storePaths)
+        guard name.kind == .appender else { throw StorageError(.EINVAL, "\(filename) is not an appender file") }
+        return (name, path)
+    }
+
+    func finish(_ incoming: Incoming, _ connection: FDFSConnection) async throws -> Bool {
+        switch incoming {
+        case .upload(let file, let placement, let request):
+            return try await finishUpload((file, placement, request), connection)
+        case .rangeWrite(let w):
+            defer { w.close() }
+            let mtime = try w.finish(sync: fileSync.beforeReply)
+            let extra = BinlogRecord.Extra.range(offsetBytes: w.offset, lengthBytes: w.length)
+            try await store.recordSource(w.kind == .append ? .append : .modify, w.name, now: mtime, extra: extra)
+            try await connection.reply(EmptyBody())
+            return false
+        }
     }
 
     func beginUpload(_ header: FDFSHeader, _ body: ByteBuffer) async throws -> (UploadFile, UploadPlacement, any UploadRequest) {
@@ -126,6 +184,12 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 try await connection.reply(EmptyBody())
             case let r as QueryFileInfoRequest:
                 try await connection.reply(try await fileInfo(r))
+            case let r as TruncateFileRequest:
+                let (name, path) = try await appenderFile(r.filename)
+                let (old, _) = try regularFileStatus(path)
+                guard truncate(path, off_t(r.newSize)) == 0 else { throw StorageError(.EIO, "truncate \(path): errno \(errno)") }
+                try await store.recordSource(.truncate, name, now: now(), extra: .sizes(oldSizeBytes: old, newSizeBytes: r.newSize))
+                try await connection.reply(EmptyBody())
             default:
                 throw StorageError(.EOPNOTSUPP, "command \(header.command) is not served yet")
             }
@@ -193,4 +257,51 @@ func regularFileStatus(_ path: String) throws(StorageError) -> (size: Int64, mti
     }
     guard (info.st_mode & S_IFMT) == S_IFREG else { throw StorageError(.EISDIR, "\(path) is not a regular file") }
     return (Int64(info.st_size), Int64(info.st_mtim.tv_sec))
+}
+
+/// Bytes going into an existing appender file at a fixed offset (APPEND_FILE, MODIFY_FILE).
+final class RangeWrite {
+    enum Kind { case append, modify }
+    let name: RemoteFilename
+    let path: String
+    let kind: Kind
+    let offset: Int64
+    let length: Int64
+    var written: Int64 = 0
+    var descriptor: Int32
+
+    init(name: RemoteFilename, path: String, kind: Kind, offset: Int64, length: Int64) throws(StorageError) {
+        self.name = name
+        self.path = path
+        self.kind = kind
+        self.offset = offset
+        self.length = length
+        do { descriptor = try FileSystemCalls.open(path, O_WRONLY) } catch { throw StorageError(.EIO, "\(error)") }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws(StorageError) {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + written))
+            if n >= 0 {
+                done += n
+                written += Int64(n)
+            } else if errno != EINTR {
+                throw StorageError(.EIO, "write \(path): errno \(errno)")
+            }
+        }
+    }
+
+    /// Syncs when asked and returns the file's mtime (the A/M record's timestamp, §5.3).
+    func finish(sync: Bool) throws(StorageError) -> Int64 {
+        if sync { do { try FileSystemCalls.sync(descriptor, path: path) } catch { throw StorageError(.EIO, "\(error)") } }
+        return try regularFileStatus(path).mtime
+    }
+
+    func close() {
+        if descriptor >= 0 { try? FileSystemCalls.close(descriptor, path: path) }
+        descriptor = -1
+    }
+
+    deinit { close() }
 }

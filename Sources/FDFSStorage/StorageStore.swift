@@ -79,9 +79,9 @@ public actor StorageStore {
     }
 
     /// Records a write this storage accepted from a client (upper-case binlog letter).
-    public func recordSource(_ kind: BinlogOperation.Kind, _ name: RemoteFilename, now: Int64) throws(StorageError) {
+    public func recordSource(_ kind: BinlogOperation.Kind, _ name: RemoteFilename, now: Int64, extra: BinlogRecord.Extra = .none) throws(StorageError) {
         do {
-            let record = try BinlogRecord(timestampSeconds: now, operation: BinlogOperation(kind: kind, isSource: true), filename: name.text)
+            let record = try BinlogRecord(timestampSeconds: now, operation: BinlogOperation(kind: kind, isSource: true), filename: name.text, extra: extra)
             _ = try binlog.append(record)
         } catch {
             throw StorageError(.EIO, "binlog: \(error)")

@@ -154,4 +154,42 @@ func uploadPacket(_ content: [UInt8], ext: String = "txt", appender: Bool = fals
             #expect(leftovers.isEmpty && binlog.isEmpty)
         }
     }
+
+    @Test func appendModifyTruncate() async throws {
+        try await withStorage { storage in
+            let client = try await storage.client()
+            let upload = try await client.send(uploadPacket(Array("hello".utf8), ext: "log", appender: true))
+            let name = try RemoteFilename(parsing: try UploadResponse.decode(body: upload.body, command: 23).remoteFilename)
+            var append = AppendFileRequest(filename: name.text, appendSize: 6).requestPacket()
+            append.writeBytes(Array(" world".utf8))
+            #expect(try await client.send(append).header.status == 0)
+            var modify = ModifyFileRequest(filename: name.text, offset: 0, modifySize: 1).requestPacket()
+            modify.writeBytes(Array("H".utf8))
+            #expect(try await client.send(modify).header.status == 0)
+            #expect(try await client.request(DownloadFileRequest(group: Self.group, filename: name.text)).bytes == Array("Hello world".utf8))
+            _ = try await client.request(TruncateFileRequest(filename: name.text, newSize: 5))
+            #expect(try await client.request(DownloadFileRequest(group: Self.group, filename: name.text)).bytes == Array("Hello".utf8))
+            let ops = try storage.binlog().split(separator: "\n").map { $0.split(separator: " ").dropFirst().joined(separator: " ") }
+            #expect(ops == ["C \(name.text)", "A \(name.text) 5 6", "M \(name.text) 0 1", "T \(name.text) 11 5"])
+            await client.close()
+            // Errors: a normal file is not an appender (EINVAL), a missing file is ENOENT, an
+            // offset past the end is EINVAL.
+            let plain = try await storage.client()
+            let normal = try RemoteFilename(parsing: try UploadResponse.decode(body: try await plain.send(uploadPacket([1])).body, command: 11).remoteFilename)
+            #expect(try await plain.send(TruncateFileRequest(filename: normal.text, newSize: 0).requestPacket()).header.status == FDFSStatus.EINVAL.rawValue)
+            await plain.close()
+            let missing = try await storage.client()
+            let gone = name.text.replacingOccurrences(of: "M00/", with: "M00/").dropLast(3) + "xyz"
+            var appendMissing = AppendFileRequest(filename: String(gone), appendSize: 1).requestPacket()
+            appendMissing.writeBytes([1])
+            #expect(try await missing.send(appendMissing).header.status == FDFSStatus.ENOENT.rawValue)
+            await missing.close()
+            let past = try await storage.client()
+            var modifyPast = ModifyFileRequest(filename: name.text, offset: 99, modifySize: 1).requestPacket()
+            modifyPast.writeBytes([1])
+            #expect(try await past.send(modifyPast).header.status == FDFSStatus.EINVAL.rawValue)
+            await past.close()
+        }
+    }
 }
+
