@@ -14,7 +14,7 @@ import Darwin
 /// a temporary file and are acknowledged only after the rename and the binlog record; an
 /// EINVAL reply closes the connection, as the C storage does.
 ///
-/// In progress (issue 4): upload, upload appender, append, modify, truncate, download,
+/// In progress (issue 4): upload, upload appender, upload slave, append, modify, truncate, download,
 /// delete, query file info, active test and quit are served; the other commands answer
 /// EOPNOTSUPP for now.
 public struct StorageConnectionHandler: FDFSConnectionHandler {
@@ -31,18 +31,19 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     /// A streamed body being received.
     enum Incoming {
         case upload(UploadFile, UploadPlacement, any UploadRequest)
+        case slave(UploadFile, RemoteFilename)
         case rangeWrite(RangeWrite)
 
         func write(_ bytes: UnsafeRawBufferPointer) throws {
             switch self {
-            case .upload(let file, _, _): try file.write(bytes)
+            case .upload(let file, _, _), .slave(let file, _): try file.write(bytes)
             case .rangeWrite(let w): try w.write(bytes)
             }
         }
 
         func abort() {
             switch self {
-            case .upload(let file, _, _): file.abort()
+            case .upload(let file, _, _), .slave(let file, _): file.abort()
             case .rangeWrite(let w): w.close()
             }
         }
@@ -69,7 +70,14 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                     let closeAfter: Bool
                     if let current = incoming {
                         incoming = nil
-                        closeAfter = try await finish(current, connection)
+                        do {
+                            closeAfter = try await finish(current, connection)
+                        } catch let error as StorageError {
+                            // The whole body was consumed: only EINVAL closes, as in C.
+                            current.abort()
+                            try await connection.reply(status: error.status.rawValue)
+                            closeAfter = error.status == .EINVAL
+                        }
                     } else {
                         closeAfter = try await serve(header, body, connection)
                     }
@@ -100,6 +108,22 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             let (size, _) = try regularFileStatus(path)
             guard r.offset <= size else { throw StorageError(.EINVAL, "offset \(r.offset) is past the end (\(size) bytes)") }
             return .rangeWrite(try RangeWrite(name: name, path: path, kind: .modify, offset: r.offset, length: r.modifySize))
+        case let r as UploadSlaveFileRequest:
+            let (master, masterPath) = try store.resolve(group: store.group, filename: r.masterFilename, storePaths: await store.storePaths)
+            _ = try regularFileStatus(masterPath)
+            let slave: RemoteFilename
+            do {
+                try NewFileName.validateExtension(r.fileExtension)
+                slave = try master.slaveName(prefix: r.prefix, extension: r.fileExtension)
+            } catch {
+                throw StorageError(.EINVAL, "\(error)")
+            }
+            let directory = String(masterPath[..<masterPath.lastIndex(of: "/")!])
+            let file: UploadFile
+            do { file = try UploadFile(directory: directory, tag: "slave-\(UInt64.random(in: 0 ... .max))", policy: fileSync) } catch {
+                throw StorageError(.EIO, "\(error)")
+            }
+            return .slave(file, slave)
         default:
             let (file, placement, upload) = try await beginUpload(header, body)
             return .upload(file, placement, upload)
@@ -117,6 +141,18 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         switch incoming {
         case .upload(let file, let placement, let request):
             return try await finishUpload((file, placement, request), connection)
+        case .slave(let file, let name):
+            let time = now()
+            do {
+                try file.commit(as: name.name, modificationTime: time)
+            } catch where error.errno == EEXIST {
+                throw StorageError(.EEXIST, "slave file \(name) already exists")
+            } catch {
+                throw StorageError(.EIO, "\(error)")
+            }
+            try await store.recordSource(.create, name, now: time)
+            try await connection.reply(UploadResponse(group: store.group, remoteFilename: name.text))
+            return false
         case .rangeWrite(let w):
             defer { w.close() }
             let mtime = try w.finish(sync: fileSync.beforeReply)

@@ -191,5 +191,31 @@ func uploadPacket(_ content: [UInt8], ext: String = "txt", appender: Bool = fals
             await past.close()
         }
     }
+
+    @Test func slaveFiles() async throws {
+        try await withStorage { storage in
+            let client = try await storage.client()
+            let master = try RemoteFilename(parsing: try UploadResponse.decode(body: try await client.send(uploadPacket(Array("master".utf8), ext: "jpg")).body, command: 11).remoteFilename)
+            func slavePacket(_ prefix: String, _ content: [UInt8], master: String) -> ByteBuffer {
+                var p = UploadSlaveFileRequest(masterFilename: master, fileSize: Int64(content.count), prefix: prefix, fileExtension: "jpg").requestPacket()
+                p.writeBytes(content)
+                return p
+            }
+            let response = try await client.send(slavePacket("_150x150", Array("thumb".utf8), master: master.text))
+            #expect(response.header.status == 0)
+            let slave = try UploadResponse.decode(body: response.body, command: 21).remoteFilename
+            let expected = try master.slaveName(prefix: "_150x150", extension: "jpg").text
+            #expect(slave == expected)
+            #expect(try await client.request(DownloadFileRequest(group: Self.group, filename: slave)).bytes == Array("thumb".utf8))
+            // The same slave again: EEXIST, the connection stays usable.
+            #expect(try await client.send(slavePacket("_150x150", [1], master: master.text)).header.status == FDFSStatus.EEXIST.rawValue)
+            _ = try await client.request(ActiveTestRequest())
+            await client.close()
+            let other = try await storage.client()
+            let missingMaster = String(master.text.dropLast(3)) + "png"
+            #expect(try await other.send(slavePacket("_s", [1], master: missingMaster)).header.status == FDFSStatus.ENOENT.rawValue)
+            await other.close()
+        }
+    }
 }
 
