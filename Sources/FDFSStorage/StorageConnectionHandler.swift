@@ -14,7 +14,8 @@ import Darwin
 /// a temporary file and are acknowledged only after the rename and the binlog record; an
 /// EINVAL reply closes the connection, as the C storage does.
 ///
-/// In progress (issue 4): upload, upload appender, upload slave, append, modify, truncate, download,
+/// In progress (issue 4): upload, upload appender, upload slave, append, modify, truncate,
+/// regenerate appender name, download,
 /// delete, query file info, active test and quit are served; the other commands answer
 /// EOPNOTSUPP for now.
 public struct StorageConnectionHandler: FDFSConnectionHandler {
@@ -220,6 +221,8 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 try await connection.reply(EmptyBody())
             case let r as QueryFileInfoRequest:
                 try await connection.reply(try await fileInfo(r))
+            case let r as RegenerateAppenderFilenameRequest:
+                try await connection.reply(try await regenerate(r))
             case let r as TruncateFileRequest:
                 let (name, path) = try await appenderFile(r.filename)
                 let (old, _) = try regularFileStatus(path)
@@ -261,6 +264,33 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             try await connection.write(ByteBuffer(bytes: bytes))
             sent += Int64(bytes.count)
         }
+    }
+
+    /// REGENERATE_APPENDER_FILENAME (38): the appender becomes a normal file with a new name
+    /// block (now, current size, CRC of the content, this storage) and the same 7-character
+    /// suffix, in the same directory (protocol spec §5.11); binlog `R new old`.
+    func regenerate(_ r: RegenerateAppenderFilenameRequest) async throws -> UploadResponse {
+        let (old, path) = try await appenderFile(r.filename)
+        guard let bytes = try? FileSystemCalls.readFile(path) else { throw StorageError(.ENOENT, "\(r.filename) does not exist") }
+        let time = now()
+        let block = FileNameBlock(source: store.source, createTimestamp: Int32(truncatingIfNeeded: time),
+                                  sizeField: .normal(size: Int64(bytes.count), random: UInt32.random(in: 0...FileSizeField.randomMask)),
+                                  crc32: CRC32.checksum(bytes))
+        let new: RemoteFilename
+        do {
+            new = try RemoteFilename(storePathIndex: old.storePathIndex, subdirHigh: old.subdirHigh, subdirLow: old.subdirLow,
+                                     name: block.encoded + old.name.suffix(FileNameSuffix.length))
+        } catch {
+            throw StorageError(.EINVAL, "\(error)")
+        }
+        let newPath = String(path.dropLast(old.name.utf8.count)) + new.name
+        guard link(path, newPath) == 0 else { throw StorageError(errno == EEXIST ? .EBUSY : .EPERM, "cannot name \(new): errno \(errno)") }
+        guard unlink(path) == 0 else {
+            _ = unlink(newPath)
+            throw StorageError(.EPERM, "cannot remove \(old): errno \(errno)")
+        }
+        try await store.recordSource(.rename, new, now: time, extra: .renamedFrom(old.text))
+        return UploadResponse(group: store.group, remoteFilename: new.text)
     }
 
     /// QUERY_FILE_INFO (22): size and mtime from the file, CRC32 from the name (computed for

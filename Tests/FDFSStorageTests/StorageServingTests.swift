@@ -217,5 +217,19 @@ func uploadPacket(_ content: [UInt8], ext: String = "txt", appender: Bool = fals
             await other.close()
         }
     }
+
+    @Test func regenerateAppenderName() async throws {
+        try await withStorage { storage in
+            let client = try await storage.client()
+            let appender = try RemoteFilename(parsing: try UploadResponse.decode(body: try await client.send(uploadPacket(Array("abc".utf8), ext: "", appender: true)).body, command: 23).remoteFilename)
+            let regenerated = try RemoteFilename(parsing: try await client.request(RegenerateAppenderFilenameRequest(filename: appender.text)).remoteFilename)
+            #expect(regenerated.kind == .normal && regenerated.sizeFromName == 3 && regenerated.block.crc32 == CRC32.checksum(Array("abc".utf8)))
+            #expect(regenerated.name.suffix(7) == appender.name.suffix(7), "same suffix")
+            #expect(try await client.request(DownloadFileRequest(group: Self.group, filename: regenerated.text)).bytes == Array("abc".utf8))
+            await #expect(throws: FDFSClientError.status(.ENOENT)) { try await client.request(DownloadFileRequest(group: Self.group, filename: appender.text)) }
+            #expect(try storage.binlog().contains("R \(regenerated.text) \(appender.text)"))
+            await client.close()
+        }
+    }
 }
 
