@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "FDFSClient", targets: ["FDFSClient"]),
         .library(name: "FDFSTracker", targets: ["FDFSTracker"]),
         .executable(name: "fdfs-trackerd", targets: ["fdfs-trackerd"]),
+        .executable(name: "fdfs-storaged", targets: ["fdfs-storaged"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -67,8 +68,18 @@ let package = Package(
         .target(
             name: "FDFSStorage",
             dependencies: [
-                "FDFSModel", "FDFSProtocol", "FDFSStorageEngine", "FDFSClient", "FDFSServerCore", "FDFSFileSystem",
+                "FDFSModel", "FDFSProtocol", "FDFSStorageEngine", "FDFSClient", "FDFSServerCore", "FDFSFileSystem", "FDFSConfig",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "fdfs-storaged",
+            dependencies: [
+                "FDFSStorage", "FDFSConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -1,0 +1,123 @@
+public import FDFSConfig
+public import Logging
+public import ServiceLifecycle
+import FDFSClient
+import FDFSModel
+import FDFSProtocol
+import FDFSServerCore
+import FDFSStorageEngine
+import Foundation
+
+/// Why the storage daemon cannot start.
+public struct StorageStartupError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// The storage daemon as one `Service`: the file server plus one reporter per tracker.
+/// Startup follows cluster spec §7.7 in part: our address and the tracker's parameters first,
+/// then `.data_init_flag`, the store paths, the binlog, and the server and reporters.
+public struct StorageService: Service {
+    let configuration: StorageConfiguration
+    let logger: Logger
+
+    public init(configuration: StorageConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let c = configuration
+        guard let group = c.groupName else {
+            throw StorageStartupError(description: "\(c.path): group_name is required (asking the tracker for it is not supported yet)")
+        }
+        let trackers = c.trackerServers.map { (host: $0.hosts[0], port: $0.port) }
+        let bind = c.clientBind ? c.service.bindAddresses.first : nil
+        let (ownIP, parameters) = try await askTrackers(trackers, group: group, port: c.port, bind: bind)
+        guard let ipv4 = IPv4Address(ownIP) else { throw StorageStartupError(description: "IPv6 storages need storage ids (not supported yet)") }
+        let reserve = Self.reservedSpace(parameters["reserved_storage_space"] ?? "10%")
+        let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+
+        // Identity and sync bookkeeping (.data_init_flag, §7.2).
+        let flagPath = c.basePath + "/data/.data_init_flag"
+        try FileManager.default.createDirectory(atPath: c.basePath + "/data", withIntermediateDirectories: true)
+        var flag = try StorageInitFlag.load(path: flagPath) ?? StorageInitFlag.new(now: now(), serverPort: c.port, ipAddresses: ownIP)
+        flag.lastIPAddresses = ownIP
+        _ = flag.adoptServerPortIfMissing(c.port)
+        try flag.save(path: flagPath)
+
+        // Store paths, binlog, the file server.
+        let paths = StorePaths(paths: c.storePaths.map { FDFSStorageEngine.StorePath(path: $0.path, isReadOnly: $0.isReadOnly) },
+                               subdirCount: c.subdirCountPerPath)
+        for created in try paths.createDirectories() { logger.info("created the data directories", metadata: ["fdfs.store_path": "\(created)"]) }
+        let store = try StorageStore(group: group, source: .ipv4(ipv4), paths: paths,
+                                     cursor: SubdirectoryCursor(subdirCount: c.subdirCountPerPath, rotateCount: c.fileDistributeRotateCount),
+                                     basePath: c.basePath, hasSpace: reserve)
+        let settings = try ServerSettings(bindAddresses: c.service.bindAddresses, port: c.port, maxConnections: c.service.maxConnections,
+                                          networkTimeoutSeconds: c.service.networkTimeoutSeconds, allowHosts: c.service.allowHosts,
+                                          role: .storage, limits: FDFSLimits(maxBufferedBodyBytes: c.service.buffSizeBytes - FDFSHeader.size))
+        let handler = StorageConnectionHandler(store: store, fileSync: FileSyncPolicy(afterWrittenBytes: c.fsyncAfterWrittenBytes), now: now)
+        let server = FDFSServer(settings: settings, handler: handler, logger: logger)
+
+        // Reporters (§1.2).
+        var reporter = ReporterSettings(group: group, storagePort: c.port, storePathCount: c.storePaths.count, trackers: trackers)
+        reporter.subdirCountPerPath = c.subdirCountPerPath
+        reporter.uploadPriority = Int64(c.uploadPriority)
+        reporter.bindAddress = bind
+        reporter.heartBeatInterval = .seconds(c.heartBeatIntervalSeconds)
+        reporter.statReportInterval = .seconds(c.statReportIntervalSeconds)
+        reporter.connectTimeout = .seconds(c.service.connectTimeoutSeconds)
+        let source = SyncInfo(sourceID: flag.syncSourceServer.isEmpty ? nil : try? StorageID(flag.syncSourceServer),
+                              untilTimestamp: flag.syncUntilTimestamp)
+        let persistedFlag = flag
+        let node = StorageNode(settings: reporter, joinTime: flag.storageJoinTime, upTime: now(), syncOldDone: flag.syncOldDone,
+                               syncSource: source, disk: { paths.paths.indices.map { i in
+                                   let s = (try? paths.space(i)) ?? PathSpace(totalMB: 0, freeMB: 0)
+                                   return .init(totalMB: s.totalMB, freeMB: s.freeMB)
+                               } },
+                               persist: { done, info in
+                                   var f = persistedFlag
+                                   f.syncOldDone = done
+                                   f.syncSourceServer = info.sourceID?.rawValue ?? ""
+                                   f.syncUntilTimestamp = info.untilTimestamp
+                                   try? f.save(path: flagPath)
+                               })
+        logger.info("storage starting", metadata: ["fdfs.group": "\(group)", "fdfs.ip": "\(ownIP)", "fdfs.port": "\(c.port)"])
+        try await withThrowingDiscardingTaskGroup { tasks in
+            tasks.addTask { try await server.run() }
+            for i in trackers.indices {
+                let r = TrackerReporter(node: node, trackerIndex: i, logger: logger)
+                tasks.addTask { await r.run() }
+            }
+        }
+        logger.info("storage stopped")
+    }
+
+    /// GET_MY_IP and STORAGE_PARAMETER_REQ from the first tracker that answers, retried until
+    /// one does (or the service is cancelled).
+    func askTrackers(_ trackers: [(host: String, port: Int)], group: GroupName, port: Int, bind: String?) async throws -> (String, TrackerParameters) {
+        while true {
+            for t in trackers {
+                do {
+                    let link = try await FDFSClientConnection.connect(host: t.host, port: t.port, bindAddress: bind, connectTimeout: .seconds(5))
+                    let ip = try await link.request(GetMyIPRequest(group: group, port: Int32(port))).text
+                    let parameters = try await link.request(ParameterRequest())
+                    await link.close()
+                    return (ip.split(separator: ",").first.map(String.init) ?? ip, parameters)
+                } catch {
+                    logger.warning("tracker not reachable yet", metadata: ["fdfs.tracker": "\(t.host):\(t.port)", "fdfs.error": "\(error)"])
+                }
+            }
+            try await Task.sleep(for: .seconds(2))
+        }
+    }
+
+    /// `reserved_storage_space` as the tracker sends it (`10.00%` or `1024MB`), as a check on
+    /// a path's space.
+    static func reservedSpace(_ text: String) -> @Sendable (PathSpace) -> Bool {
+        if text.hasSuffix("%"), let percent = Double(text.dropLast()) {
+            return { s in s.totalMB > 0 && Double(s.freeMB) / Double(s.totalMB) * 100 > percent }
+        }
+        let megabytes = Int64(text.hasSuffix("MB") ? String(text.dropLast(2)) : text) ?? 0
+        return { s in s.freeMB > megabytes }
+    }
+}
