@@ -51,7 +51,7 @@ public struct StorageService: Service {
         for created in try paths.createDirectories() { logger.info("created the data directories", metadata: ["fdfs.store_path": "\(created)"]) }
         let store = try StorageStore(group: group, source: .ipv4(ipv4), paths: paths,
                                      cursor: SubdirectoryCursor(subdirCount: c.subdirCountPerPath, rotateCount: c.fileDistributeRotateCount),
-                                     basePath: c.basePath, hasSpace: reserve)
+                                     basePath: c.basePath, binlogSync: .interval(.seconds(c.syncBinlogBuffIntervalSeconds)), hasSpace: reserve)
         let settings = try ServerSettings(bindAddresses: c.service.bindAddresses, port: c.port, maxConnections: c.service.maxConnections,
                                           networkTimeoutSeconds: c.service.networkTimeoutSeconds, allowHosts: c.service.allowHosts,
                                           role: .storage, limits: FDFSLimits(maxBufferedBodyBytes: c.service.buffSizeBytes - FDFSHeader.size))
@@ -84,6 +84,16 @@ public struct StorageService: Service {
         logger.info("storage starting", metadata: ["fdfs.group": "\(group)", "fdfs.ip": "\(ownIP)", "fdfs.port": "\(c.port)"])
         try await withThrowingDiscardingTaskGroup { tasks in
             tasks.addTask { try await server.run() }
+            tasks.addTask {
+                // sync_binlog_buff_interval: the binlog reaches the disk at least this often.
+                await cancelWhenGracefulShutdown {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(c.syncBinlogBuffIntervalSeconds))
+                        do { try await store.syncBinlog() } catch { logger.error("\(error)") }
+                    }
+                }
+                try? await store.syncBinlog()
+            }
             for i in trackers.indices {
                 let r = TrackerReporter(node: node, trackerIndex: i, logger: logger)
                 tasks.addTask { await r.run() }

@@ -103,6 +103,12 @@ public actor StorageStore {
 
     public var storePaths: [StorePath] { paths.paths }
 
+    /// fsyncs the binlog (the periodic `sync_binlog_buff_interval` flush; records already
+    /// reached the kernel when their reply went out).
+    public func syncBinlog() throws(StorageError) {
+        do { try binlog.sync() } catch { throw StorageError(.EIO, "binlog sync: \(error)") }
+    }
+
     /// DELETE_FILE: removes the file (and a metadata side file) and records it.
     public func delete(_ name: RemoteFilename, path: String, now: Int64) throws(StorageError) {
         guard unlink(path) == 0 else {
