@@ -257,12 +257,30 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         try await connection.write(header)
         var sent: Int64 = 0
         while sent < count {
+            // Read straight into the buffer that goes to the socket: one copy, not two.
             let n = Int(min(count - sent, 256 * 1024))
-            let bytes: [UInt8]
-            do { bytes = try FileSystemCalls.readRange(fd, path: path, offset: r.offset + sent, count: n) } catch { throw StorageError(.EIO, "\(error)") }
-            guard !bytes.isEmpty else { break }
-            try await connection.write(ByteBuffer(bytes: bytes))
-            sent += Int64(bytes.count)
+            var chunk = connection.allocator.buffer(capacity: n)
+            let offset = off_t(r.offset + sent)
+            var failed = false
+            let read = chunk.writeWithUnsafeMutableBytes(minimumWritableBytes: n) { buffer in
+                var got = 0
+                while got < n {
+                    let k = pread(fd, buffer.baseAddress! + got, n - got, offset + off_t(got))
+                    if k > 0 {
+                        got += k
+                    } else if k == 0 {
+                        break
+                    } else if errno != EINTR {
+                        failed = true
+                        break
+                    }
+                }
+                return got
+            }
+            if failed { throw StorageError(.EIO, "read \(path): errno \(errno)") }
+            guard read > 0 else { break }
+            try await connection.write(chunk)
+            sent += Int64(read)
         }
     }
 

@@ -109,10 +109,15 @@ public struct StorageService: Service {
             for t in trackers {
                 do {
                     let link = try await FDFSClientConnection.connect(host: t.host, port: t.port, bindAddress: bind, connectTimeout: .seconds(5))
-                    let ip = try await link.request(GetMyIPRequest(group: group, port: Int32(port))).text
-                    let parameters = try await link.request(ParameterRequest())
-                    await link.close()
-                    return (ip.split(separator: ",").first.map(String.init) ?? ip, parameters)
+                    do {
+                        let ip = try await link.request(GetMyIPRequest(group: group, port: Int32(port))).text
+                        let parameters = try await link.request(ParameterRequest())
+                        await link.close()
+                        return (ip.split(separator: ",").first.map(String.init) ?? ip, parameters)
+                    } catch {
+                        await link.close()
+                        throw error
+                    }
                 } catch {
                     logger.warning("tracker not reachable yet", metadata: ["fdfs.tracker": "\(t.host):\(t.port)", "fdfs.error": "\(error)"])
                 }

@@ -3,6 +3,7 @@ public import FDFSModel
 public import FDFSProtocol
 public import Logging
 public import ServiceLifecycle
+import NIOCore
 
 /// How a storage presents itself to trackers (storage.conf and `.data_init_flag`).
 public struct ReporterSettings: Sendable {
@@ -138,7 +139,7 @@ public struct TrackerReporter: Service {
     func session(_ s: ReporterSettings) async throws {
         let t = s.trackers[trackerIndex]
         let link = try await FDFSClientConnection.connect(host: t.host, port: t.port, bindAddress: s.bindAddress,
-                                                          connectTimeout: .nanoseconds(Int64(s.connectTimeout.components.seconds) * 1_000_000_000))
+                                                          connectTimeout: TimeAmount(s.connectTimeout))
         do {
             try await serve(link, s)
         } catch {

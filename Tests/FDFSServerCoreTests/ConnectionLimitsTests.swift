@@ -13,13 +13,7 @@ struct ConnectionLimitsTests {
         try await withTimeout {
             try await withServer(testSettings(networkTimeout: Self.networkTimeout)) { port in
                 try await withRawClient(port: port) { client in
-                    let clock = ContinuousClock()
-                    let start = clock.now
-                    let unexpectedBytes = try await client.readUntilClosed()
-                    #expect(unexpectedBytes == 0, "the server sent bytes before closing")
-                    let elapsed = clock.now - start
-                    #expect(elapsed >= .milliseconds(150), "closed after \(elapsed.milliseconds) ms")
-                    #expect(elapsed < .seconds(2), "closed after \(elapsed.milliseconds) ms")
+                    try await expectClosedByTimeout(&client)
                 }
             }
         }
@@ -31,13 +25,7 @@ struct ConnectionLimitsTests {
             try await withServer(testSettings(networkTimeout: Self.networkTimeout)) { port in
                 try await withRawClient(port: port) { client in
                     try await client.send([0, 0, 0])
-                    let clock = ContinuousClock()
-                    let start = clock.now
-                    let unexpectedBytes = try await client.readUntilClosed()
-                    #expect(unexpectedBytes == 0, "the server sent bytes before closing")
-                    let elapsed = clock.now - start
-                    #expect(elapsed >= .milliseconds(150), "closed after \(elapsed.milliseconds) ms")
-                    #expect(elapsed < .seconds(2), "closed after \(elapsed.milliseconds) ms")
+                    try await expectClosedByTimeout(&client)
                 }
             }
         }
@@ -187,3 +175,16 @@ struct ConnectionLimitsTests {
         }
     }
 }
+
+/// Expects the server to close `client` after about one network timeout (150 ms...2 s from
+/// now), without sending anything first.
+func expectClosedByTimeout(_ client: inout RawConnection, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    let clock = ContinuousClock()
+    let start = clock.now
+    let unexpectedBytes = try await client.readUntilClosed()
+    #expect(unexpectedBytes == 0, "the server sent bytes before closing", sourceLocation: sourceLocation)
+    let elapsed = clock.now - start
+    #expect(elapsed >= .milliseconds(150), "closed after \(elapsed.milliseconds) ms", sourceLocation: sourceLocation)
+    #expect(elapsed < .seconds(2), "closed after \(elapsed.milliseconds) ms", sourceLocation: sourceLocation)
+}
+
