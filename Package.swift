@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // Linked against the system libsqlite3 (Debian: libsqlite3-dev; tools/test installs it).
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .target(name: "FDFSModel", swiftSettings: strict),
@@ -34,7 +36,11 @@ let package = Package(
         .target(name: "FDFSConfig", dependencies: ["FDFSModel"], swiftSettings: strict),
         // Durable files: atomic replace (temp + fsync + rename + directory fsync), EINTR-safe I/O.
         .target(name: "FDFSFileSystem", swiftSettings: strict),
-        .target(name: "FDFSStorageEngine", dependencies: ["FDFSModel", "FDFSFileSystem"], swiftSettings: strict),
+        .target(
+            name: "FDFSStorageEngine",
+            dependencies: ["FDFSModel", "FDFSFileSystem", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
         .target(
             name: "FDFSServerCore",
             dependencies: [

@@ -134,7 +134,8 @@ public struct RemoteFilename: Hashable, Sendable, CustomStringConvertible {
         return try RemoteFilename(parsing: String(decoding: base + p + trueExt, as: UTF8.self))
     }
 
-    static func format(_ index: Int, _ high: UInt8, _ low: UInt8, _ name: String) -> String {
+    /// `Mxx/HH/LL/name` (the directory prefix alone with an empty name).
+    public static func format(_ index: Int, _ high: UInt8, _ low: UInt8, _ name: String) -> String {
         "M" + hex2(UInt8(truncatingIfNeeded: index)) + "/" + hex2(high) + "/" + hex2(low) + "/" + name
     }
 

@@ -14,10 +14,8 @@ import Darwin
 /// a temporary file and are acknowledged only after the rename and the binlog record; an
 /// EINVAL reply closes the connection, as the C storage does.
 ///
-/// In progress (issue 4): upload, upload appender, upload slave, append, modify, truncate,
-/// regenerate appender name, download,
-/// delete, query file info, active test and quit are served; the other commands answer
-/// EOPNOTSUPP for now.
+/// Serves every client command of protocol spec §5; CREATE_LINK (a sync command of trunk
+/// setups) answers EOPNOTSUPP.
 public struct StorageConnectionHandler: FDFSConnectionHandler {
     let store: StorageStore
     let fileSync: FileSyncPolicy
@@ -151,14 +149,16 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             } catch {
                 throw StorageError(.EIO, "\(error)")
             }
-            try await store.recordSource(.create, name, now: time)
+            let entry = await store.entry(name, size: file.writtenBytes, crc32: file.crc32, created: time)
+            try await store.recordSource(.create, name, now: time, catalog: .upsert(entry))
             try await connection.reply(UploadResponse(group: store.group, remoteFilename: name.text))
             return false
         case .rangeWrite(let w):
             defer { w.close() }
-            let mtime = try w.finish(sync: fileSync.beforeReply)
+            let (size, mtime) = try w.finish(sync: fileSync.beforeReply)
             let extra = BinlogRecord.Extra.range(offsetBytes: w.offset, lengthBytes: w.length)
-            try await store.recordSource(w.kind == .append ? .append : .modify, w.name, now: mtime, extra: extra)
+            try await store.recordSource(w.kind == .append ? .append : .modify, w.name, now: mtime, extra: extra,
+                                         catalog: .resize(fileID: w.name.text, size: size))
             try await connection.reply(EmptyBody())
             return false
         }
@@ -201,7 +201,8 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             }
         }
         guard let name else { throw StorageError(.EEXIST, "no unique file name after 10 tries") }
-        try await store.recordSource(.create, name, now: time)
+        let entry = await store.entry(name, size: file.writtenBytes, crc32: file.crc32, created: time)
+        try await store.recordSource(.create, name, now: time, catalog: .upsert(entry))
         try await connection.reply(UploadResponse(group: store.group, remoteFilename: name.text))
         return false
     }
@@ -223,11 +224,17 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 try await connection.reply(try await fileInfo(r))
             case let r as RegenerateAppenderFilenameRequest:
                 try await connection.reply(try await regenerate(r))
+            case let r as SetMetadataRequest:
+                try await setMetadata(r)
+                try await connection.reply(EmptyBody())
+            case let r as GetMetadataRequest:
+                try await connection.reply(try await getMetadata(r))
             case let r as TruncateFileRequest:
                 let (name, path) = try await appenderFile(r.filename)
                 let (old, _) = try regularFileStatus(path)
                 guard truncate(path, off_t(r.newSize)) == 0 else { throw StorageError(.EIO, "truncate \(path): errno \(errno)") }
-                try await store.recordSource(.truncate, name, now: now(), extra: .sizes(oldSizeBytes: old, newSizeBytes: r.newSize))
+                try await store.recordSource(.truncate, name, now: now(), extra: .sizes(oldSizeBytes: old, newSizeBytes: r.newSize),
+                                             catalog: .resize(fileID: name.text, size: r.newSize))
                 try await connection.reply(EmptyBody())
             default:
                 throw StorageError(.EOPNOTSUPP, "command \(header.command) is not served yet")
@@ -246,7 +253,10 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     func download(_ r: DownloadFileRequest, _ connection: FDFSConnection) async throws {
         let (_, path) = try store.resolve(group: r.group, filename: r.filename, storePaths: await store.storePaths)
         let (size, _) = try regularFileStatus(path)
-        guard r.offset < size else { throw StorageError(.EINVAL, "offset \(r.offset) is at or past the end (\(size) bytes)") }
+        // An empty file downloads as an empty body (the C storage answers EINVAL, compatibility 30).
+        guard r.offset < size || (r.offset == 0 && size == 0) else {
+            throw StorageError(.EINVAL, "offset \(r.offset) is at or past the end (\(size) bytes)")
+        }
         let remaining = size - r.offset
         let count = r.count == 0 ? remaining : min(r.count, remaining)
         let fd: Int32
@@ -289,11 +299,13 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     /// suffix, in the same directory (protocol spec §5.11); binlog `R new old`.
     func regenerate(_ r: RegenerateAppenderFilenameRequest) async throws -> UploadResponse {
         let (old, path) = try await appenderFile(r.filename)
-        guard let bytes = try? FileSystemCalls.readFile(path) else { throw StorageError(.ENOENT, "\(r.filename) does not exist") }
+        let (size, _) = try regularFileStatus(path)
+        let crc: UInt32
+        do { crc = try CRC32.checksum(ofFileAt: path) } catch { throw StorageError(.EIO, "\(error)") }
         let time = now()
         let block = FileNameBlock(source: store.source, createTimestamp: Int32(truncatingIfNeeded: time),
-                                  sizeField: .normal(size: Int64(bytes.count), random: UInt32.random(in: 0...FileSizeField.randomMask)),
-                                  crc32: CRC32.checksum(bytes))
+                                  sizeField: .normal(size: size, random: UInt32.random(in: 0...FileSizeField.randomMask)),
+                                  crc32: crc)
         let new: RemoteFilename
         do {
             new = try RemoteFilename(storePathIndex: old.storePathIndex, subdirHigh: old.subdirHigh, subdirLow: old.subdirLow,
@@ -307,8 +319,37 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             _ = unlink(newPath)
             throw StorageError(.EPERM, "cannot remove \(old): errno \(errno)")
         }
-        try await store.recordSource(.rename, new, now: time, extra: .renamedFrom(old.text))
+        let entry = await store.entry(new, size: size, crc32: crc, created: time)
+        try await store.recordSource(.rename, new, now: time, extra: .renamedFrom(old.text), catalog: .rename(from: old.text, to: entry))
         return UploadResponse(group: store.group, remoteFilename: new.text)
+    }
+
+    /// SET_METADATA (13): the metadata lives in the catalog (no `-m` side files); the change
+    /// is committed there, then recorded in the binlog (`U`), then acknowledged. Overwrite
+    /// replaces the whole set (empty: removes it), merge updates and adds names.
+    func setMetadata(_ r: SetMetadataRequest) async throws {
+        let (name, path) = try store.resolve(group: r.group, filename: r.filename, storePaths: await store.storePaths)
+        let (size, mtime) = try regularFileStatus(path)
+        let items = FDFSMetadata(wire: r.metadata).entries.map { CatalogMetadataItem($0.name, $0.value) }
+        if r.operation == .merge && items.isEmpty { return }
+        // Recorded first if the catalog does not know the file yet (a catalog not rebuilt).
+        let file = await store.entry(name, size: size, crc32: name.kind == .slave ? nil : name.block.crc32, created: mtime)
+        do {
+            try await store.catalog.commit(.setMetadata(file: file, items: items, merge: r.operation == .merge))
+        } catch {
+            throw StorageError(.EIO, "\(error)")
+        }
+        try await store.recordSource(.update, name, now: now(), catalog: nil)
+    }
+
+    /// GET_METADATA (15): the stored entries sorted by name. A file without metadata gets an
+    /// empty body (the C storage answers ENOENT, compatibility 31); a missing file ENOENT.
+    func getMetadata(_ r: GetMetadataRequest) async throws -> RawBody {
+        let (name, path) = try store.resolve(group: r.file.group, filename: r.file.filename, storePaths: await store.storePaths)
+        _ = try regularFileStatus(path)
+        let items: [CatalogMetadataItem]
+        do { items = try await store.catalog.metadata(of: name.text) } catch { throw StorageError(.EIO, "\(error)") }
+        return RawBody(FDFSMetadata(items.map { FDFSMetadata.Entry($0.name, $0.value) }).wireBytes)
     }
 
     /// QUERY_FILE_INFO (22): size and mtime from the file, CRC32 from the name (computed for
@@ -321,8 +362,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             if r.flags & QueryFileInfoRequest.flagNoCRC32 != 0 {
                 crc = 0
             } else {
-                guard let bytes = try? FileSystemCalls.readFile(path) else { throw StorageError(.EIO, "cannot read \(path)") }
-                crc = CRC32.checksum(bytes)
+                do { crc = try CRC32.checksum(ofFileAt: path) } catch { throw StorageError(.EIO, "\(error)") }
             }
         }
         let sourceIP: String = switch name.block.source {
@@ -376,10 +416,10 @@ final class RangeWrite {
         }
     }
 
-    /// Syncs when asked and returns the file's mtime (the A/M record's timestamp, §5.3).
-    func finish(sync: Bool) throws(StorageError) -> Int64 {
+    /// Syncs when asked and returns the file's size and mtime (the A/M record's timestamp, §5.3).
+    func finish(sync: Bool) throws(StorageError) -> (size: Int64, mtime: Int64) {
         if sync { do { try FileSystemCalls.sync(descriptor, path: path) } catch { throw StorageError(.EIO, "\(error)") } }
-        return try regularFileStatus(path).mtime
+        return try regularFileStatus(path)
     }
 
     func close() {

@@ -49,9 +49,13 @@ public struct StorageService: Service {
         let paths = StorePaths(paths: c.storePaths.map { FDFSStorageEngine.StorePath(path: $0.path, isReadOnly: $0.isReadOnly) },
                                subdirCount: c.subdirCountPerPath)
         for created in try paths.createDirectories() { logger.info("created the data directories", metadata: ["fdfs.store_path": "\(created)"]) }
+        let catalogPath = StorageStore.catalogPath(basePath: c.basePath)
+        let catalog = CatalogWriter(catalog: try FileCatalog(path: catalogPath)) { [logger] error in
+            logger.error("catalog batch not written (run fdfs-storaged --rebuild-catalog to resync): \(error)")
+        }
         let store = try StorageStore(group: group, source: .ipv4(ipv4), paths: paths,
                                      cursor: SubdirectoryCursor(subdirCount: c.subdirCountPerPath, rotateCount: c.fileDistributeRotateCount),
-                                     basePath: c.basePath, binlogSync: .interval(.seconds(c.syncBinlogBuffIntervalSeconds)), hasSpace: reserve)
+                                     basePath: c.basePath, catalog: catalog, binlogSync: .interval(.seconds(c.syncBinlogBuffIntervalSeconds)), hasSpace: reserve)
         let settings = try ServerSettings(bindAddresses: c.service.bindAddresses, port: c.port, maxConnections: c.service.maxConnections,
                                           networkTimeoutSeconds: c.service.networkTimeoutSeconds, allowHosts: c.service.allowHosts,
                                           role: .storage, limits: FDFSLimits(maxBufferedBodyBytes: c.service.buffSizeBytes - FDFSHeader.size))
@@ -98,6 +102,12 @@ public struct StorageService: Service {
                 let r = TrackerReporter(node: node, trackerIndex: i, logger: logger)
                 tasks.addTask { await r.run() }
             }
+        }
+        do {
+            try await catalog.flush()
+            try catalog.catalog.close()
+        } catch {
+            logger.error("catalog not closed cleanly (run fdfs-storaged --rebuild-catalog): \(error)")
         }
         logger.info("storage stopped")
     }

@@ -36,19 +36,26 @@ public actor StorageStore {
     var paths: StorePaths
     var cursor: SubdirectoryCursor
     let binlog: BinlogWriter
+    /// The file catalog (`data/catalog.sqlite`), written in batches after the binlog.
+    public nonisolated let catalog: CatalogWriter
     let hasSpace: @Sendable (PathSpace) -> Bool
     var sequence: UInt64 = 0
     var rng = SystemRandomNumberGenerator()
 
     public init(group: GroupName, source: FileSource, paths: StorePaths, cursor: SubdirectoryCursor, basePath: String,
-                binlogSync: BinlogSyncPolicy = .everyWrite, hasSpace: @escaping @Sendable (PathSpace) -> Bool) throws(BinlogError) {
+                catalog: CatalogWriter, binlogSync: BinlogSyncPolicy = .everyWrite,
+                hasSpace: @escaping @Sendable (PathSpace) -> Bool) throws(BinlogError) {
         self.group = group
         self.source = source
         self.paths = paths
         self.cursor = cursor
         self.binlog = try BinlogWriter(basePath: basePath, syncPolicy: binlogSync)
+        self.catalog = catalog
         self.hasSpace = hasSpace
     }
+
+    /// Where a storage keeps its catalog: `<base_path>/data/catalog.sqlite`.
+    public static func catalogPath(basePath: String) -> String { basePath + "/data/catalog.sqlite" }
 
     /// Chooses the store path (request index, or -1 for the storage's choice) and directory.
     public func place(requestedStorePath: Int8) throws(StorageError) -> UploadPlacement {
@@ -78,14 +85,23 @@ public actor StorageStore {
         }
     }
 
-    /// Records a write this storage accepted from a client (upper-case binlog letter).
-    public func recordSource(_ kind: BinlogOperation.Kind, _ name: RemoteFilename, now: Int64, extra: BinlogRecord.Extra = .none) throws(StorageError) {
+    /// Records a write this storage accepted from a client (upper-case binlog letter), then
+    /// queues its catalog change (written with the next batch).
+    public func recordSource(_ kind: BinlogOperation.Kind, _ name: RemoteFilename, now: Int64, extra: BinlogRecord.Extra = .none,
+                             catalog change: CatalogChange?) async throws(StorageError) {
         do {
             let record = try BinlogRecord(timestampSeconds: now, operation: BinlogOperation(kind: kind, isSource: true), filename: name.text, extra: extra)
             _ = try binlog.append(record)
         } catch {
             throw StorageError(.EIO, "binlog: \(error)")
         }
+        if let change { await catalog.enqueue(change) }
+    }
+
+    /// The catalog row of a file this storage just accepted from a client.
+    public func entry(_ name: RemoteFilename, size: Int64, crc32: UInt32?, created: Int64) -> CatalogEntry {
+        CatalogEntry(fileID: name.text, group: group.rawValue, size: size, crc32: name.kind == .appender ? nil : crc32,
+                     created: created, isSource: true, kind: name.kind)
     }
 
     /// Validates a request's group and file name and returns the file's absolute path. A
@@ -109,13 +125,12 @@ public actor StorageStore {
         do { try binlog.sync() } catch { throw StorageError(.EIO, "binlog sync: \(error)") }
     }
 
-    /// DELETE_FILE: removes the file (and a metadata side file) and records it.
-    public func delete(_ name: RemoteFilename, path: String, now: Int64) throws(StorageError) {
+    /// DELETE_FILE: removes the file, records it, and drops its catalog row with its metadata.
+    public func delete(_ name: RemoteFilename, path: String, now: Int64) async throws(StorageError) {
         guard unlink(path) == 0 else {
             throw StorageError(errno == ENOENT ? .ENOENT : .EIO, "cannot delete \(name): errno \(errno)")
         }
-        _ = unlink(path + "-m")
-        try recordSource(.delete, name, now: now)
+        try await recordSource(.delete, name, now: now, catalog: .remove(fileID: name.text))
     }
 }
 

@@ -1,4 +1,4 @@
-public import FDFSClient
+import FDFSClient
 public import FDFSModel
 public import FDFSProtocol
 public import Logging

@@ -1,3 +1,10 @@
+public import FDFSFileSystem
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320, as zlib's `crc32`), computed
 /// incrementally over the slices of an upload as they arrive (protocol spec §6.6). Slicing by
 /// 8 tables: eight bytes per step.
@@ -61,5 +68,27 @@ public struct CRC32: Sendable, Hashable {
         var c = CRC32()
         c.update(bytes)
         return c.value
+    }
+}
+
+extension CRC32 {
+    /// The CRC32 of a whole file, read in 1 MiB pieces (memory stays bounded for any size).
+    public static func checksum(ofFileAt path: String) throws(FileSystemError) -> UInt32 {
+        let fd = try FileSystemCalls.open(path, O_RDONLY)
+        defer { try? FileSystemCalls.close(fd, path: path) }
+        var crc = CRC32()
+        let chunk = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = read(fd, buffer.baseAddress, chunk)
+            if n > 0 {
+                crc.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            } else if n == 0 {
+                return crc.value
+            } else if errno != EINTR {
+                throw FileSystemCalls.error("read", path)
+            }
+        }
     }
 }

@@ -13,13 +13,18 @@ struct StorageDaemon: AsyncParsableCommand {
             Reads storage.conf (FastDFS syntax; see conf/storage.conf and docs/configuration.md), \
             asks the trackers for its address and the cluster parameters, creates the store \
             path directories on first start, keeps its binlog in <base_path>/data/sync and \
-            serves the FastDFS 6.x storage protocol on bind_addr:port. SIGTERM or SIGINT stops it \
-            gracefully. Work in progress: metadata, the catalog and replication are not served yet.
+            serves the FastDFS 6.x storage protocol on bind_addr:port. Every file is indexed in \
+            <base_path>/data/catalog.sqlite (with its metadata); --rebuild-catalog recreates that \
+            index from the store paths and the binlog (run it with the daemon stopped). SIGTERM or \
+            SIGINT stops it gracefully. Work in progress: replication is not served yet.
             """
     )
 
     @Option(name: .long, help: "Path of storage.conf.")
     var config: String
+
+    @Flag(name: .long, help: "Rebuild <base_path>/data/catalog.sqlite from the store paths and the binlog, then exit (daemon stopped; metadata is carried over from the old catalog when it is readable).")
+    var rebuildCatalog = false
 
     func run() async throws {
         let configuration: StorageConfiguration
@@ -35,6 +40,11 @@ struct StorageDaemon: AsyncParsableCommand {
         }
         let logger = Logger(label: "fdfs.storaged")
         for warning in configuration.warnings { logger.warning("\(warning)") }
+        if rebuildCatalog {
+            let report = try StorageService.rebuildCatalog(configuration: configuration)
+            print("catalog rebuilt: \(report)")
+            return
+        }
         guard !configuration.service.isDisabled else {
             throw ValidationError("\(config): disabled = true; set it to false to run this storage server")
         }

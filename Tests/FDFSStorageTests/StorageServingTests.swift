@@ -36,8 +36,11 @@ func withStorage<T: Sendable>(hasSpace: @escaping @Sendable (PathSpace) -> Bool 
     let base = try temporaryDirectory()
     let paths = StorePaths(paths: [StorePath(path: base + "/store0")], subdirCount: 2)
     try paths.createDirectories()
+    try FileManager.default.createDirectory(atPath: base + "/data", withIntermediateDirectories: true)
+    let catalog = CatalogWriter(catalog: try FileCatalog(path: StorageStore.catalogPath(basePath: base)))
     let store = try StorageStore(group: try GroupName("group1"), source: .ipv4(IPv4Address(127, 0, 0, 2)), paths: paths,
-                                 cursor: SubdirectoryCursor(subdirCount: 2, rotateCount: 2), basePath: base, hasSpace: hasSpace)
+                                 cursor: SubdirectoryCursor(subdirCount: 2, rotateCount: 2), basePath: base, catalog: catalog,
+                                 hasSpace: hasSpace)
     var logger = Logger(label: "test.storage")
     logger.logLevel = .critical
     let server = FDFSServer(settings: ServerSettings(host: "127.0.0.1", port: 0, networkTimeout: .seconds(2), framingPolicy: .server(.storage)),
@@ -97,6 +100,10 @@ func uploadPacket(_ content: [UInt8], ext: String = "txt", appender: Bool = fals
             #expect(empty.header.status == 0)
             let emptyName = try RemoteFilename(parsing: try UploadResponse.decode(body: empty.body, command: 11).remoteFilename)
             #expect(emptyName.sizeFromName == 0)
+            // An empty file downloads as an empty body (the C storage answers EINVAL).
+            #expect(try await client.request(DownloadFileRequest(group: Self.group, filename: emptyName.text)).bytes == [])
+            #expect(try await client.send(DownloadFileRequest(offset: 1, group: Self.group, filename: emptyName.text).requestPacket()).header.status
+                == FDFSStatus.EINVAL.rawValue)
             await client.close()
         }
     }

@@ -1,0 +1,84 @@
+/// Batches catalog changes off the request path: `enqueue` returns at once, and one drain
+/// task applies everything queued so far in one transaction, then the next batch, in order.
+/// While a transaction commits, new changes collect, so the batch size follows the load (one
+/// commit per upload when idle, hundreds per commit under load).
+public actor CatalogWriter {
+    public nonisolated let catalog: FileCatalog
+    let maxBatch: Int
+    let onError: @Sendable (CatalogError) -> Void
+    var pending: [CatalogChange] = []
+    var enqueued: UInt64 = 0
+    var applied: UInt64 = 0
+    var draining = false
+    var waiters: [(target: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+    /// Transactions committed (for tests and statistics).
+    public private(set) var commits = 0
+
+    /// `onError` hears of a batch that could not be written (the catalog then lags the files
+    /// until the next rebuild; the request that caused it was already answered).
+    public init(catalog: FileCatalog, maxBatch: Int = 4096, onError: @escaping @Sendable (CatalogError) -> Void = { _ in }) {
+        self.catalog = catalog
+        self.maxBatch = maxBatch
+        self.onError = onError
+    }
+
+    /// The committed metadata of a file (see `FileCatalog.metadata(of:)`).
+    public nonisolated func metadata(of fileID: String) async throws(CatalogError) -> [CatalogMetadataItem] {
+        try await catalog.metadata(of: fileID)
+    }
+
+    /// Queues a change; it is written with the next batch.
+    public func enqueue(_ change: CatalogChange) {
+        pending.append(change)
+        enqueued += 1
+        if !draining {
+            draining = true
+            Task { await self.drain() }
+        }
+    }
+
+    /// Queues a change and waits until it is committed (SET_METADATA, whose data lives only
+    /// here, answers after this).
+    public func commit(_ change: CatalogChange) async throws(CatalogError) {
+        enqueue(change)
+        try await flush()
+    }
+
+    /// Waits until every change queued before the call is committed; throws if the batch
+    /// holding one of them failed.
+    public func flush() async throws(CatalogError) {
+        let target = enqueued
+        guard applied < target else { return }
+        do {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+                waiters.append((target, c))
+            }
+        } catch let error as CatalogError {
+            throw error
+        } catch {
+            throw CatalogError("flush", error)
+        }
+    }
+
+    func drain() async {
+        while !pending.isEmpty {
+            let batch = Array(pending.prefix(maxBatch))
+            pending.removeFirst(batch.count)
+            var failure: CatalogError? = nil
+            do {
+                try await catalog.apply(batch)
+                commits += 1
+            } catch {
+                failure = error
+                onError(error)
+            }
+            applied += UInt64(batch.count)
+            let done = waiters.filter { $0.target <= applied }
+            waiters.removeAll { $0.target <= applied }
+            for w in done {
+                if let failure { w.continuation.resume(throwing: failure) } else { w.continuation.resume() }
+            }
+        }
+        draining = false
+    }
+}
