@@ -15,9 +15,9 @@ public struct FDFSConnection: Sendable {
     public typealias Inbound = NIOAsyncChannelInboundStream<FDFSFrame>
 
     public let inbound: Inbound
-    /// Response packets (header and body bytes). `write` suspends while the peer does not
-    /// read fast enough (back-pressure).
-    public let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    /// Response packets (header and body bytes, or file ranges). `write` suspends while the
+    /// peer does not read fast enough (back-pressure).
+    public let outbound: NIOAsyncChannelOutboundWriter<FDFSOutbound>
     /// The peer.
     public let remoteAddress: SocketAddress
     /// The server's end of the connection.
@@ -26,7 +26,7 @@ public struct FDFSConnection: Sendable {
     public let logger: Logger
     let channel: any Channel
 
-    init(channel: any Channel, remoteAddress: SocketAddress, inbound: Inbound, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+    init(channel: any Channel, remoteAddress: SocketAddress, inbound: Inbound, outbound: NIOAsyncChannelOutboundWriter<FDFSOutbound>,
          logger: Logger) {
         self.channel = channel
         self.remoteAddress = remoteAddress
@@ -41,19 +41,33 @@ public struct FDFSConnection: Sendable {
 
     /// Sends bytes of a response (a whole packet, or a piece of a streamed one).
     public func write(_ bytes: ByteBuffer) async throws {
-        try await outbound.write(bytes)
+        try await outbound.write(.bytes(bytes))
+    }
+
+    /// Sends `count` bytes of the open file `descriptor` from `offset` without copying them
+    /// through user space (sendfile). The connection takes ownership of the descriptor and
+    /// closes it when the bytes are written or the connection fails.
+    public func sendFile(descriptor: Int32, offset: Int64, count: Int64) async throws {
+        let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor)
+        do {
+            try await outbound.write(.file(handle, offset: offset, count: count))
+        } catch {
+            // Not handed to the channel (it is closed): the handle is still ours.
+            try? handle.close()
+            throw error
+        }
     }
 
     /// Sends a header-only response with `status` (0 is success).
     public func reply(status: UInt8) async throws {
         var packet = allocator.buffer(capacity: FDFSHeader.size)
         FDFSHeader(bodyLength: 0, command: FDFSHeader.responseCommand, status: status).encode(into: &packet)
-        try await outbound.write(packet)
+        try await outbound.write(.bytes(packet))
     }
 
     /// Sends a success response carrying `body`.
     public func reply(_ body: some FDFSBody) async throws {
-        try await outbound.write(body.responsePacket(allocator: allocator))
+        try await outbound.write(.bytes(body.responsePacket(allocator: allocator)))
     }
 
     /// Answers a malformed request as the C servers do: a header-only response with
@@ -64,7 +78,7 @@ public struct FDFSConnection: Sendable {
         guard !error.closesSilently else { return }
         var packet = allocator.buffer(capacity: FDFSHeader.size)
         FDFSHeader.response(bodyLength: 0, status: error.status).encode(into: &packet)
-        try await outbound.write(packet)
+        try await outbound.write(.bytes(packet))
     }
 
     /// Closes the connection gracefully: responses already written are flushed, then the

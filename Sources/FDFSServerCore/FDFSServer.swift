@@ -23,7 +23,7 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
     private var hasStarted = false
 
     /// The connections' channel type: request frames in, response bytes out.
-    typealias ConnectionChannel = NIOAsyncChannel<FDFSFrame, ByteBuffer>
+    typealias ConnectionChannel = NIOAsyncChannel<FDFSFrame, FDFSOutbound>
 
     public init(settings: ServerSettings, handler: Handler,
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
@@ -119,6 +119,7 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
                     try pipeline.addHandler(guardHandler)
                     try pipeline.addHandler(ByteToMessageHandler(FDFSFrameDecoder(policy: settings.framingPolicy)))
                     try pipeline.addHandler(PacketBoundaryHandler(reportingTo: guardHandler))
+                    try pipeline.addHandler(OutboundFileHandler())
                     // The NIOAsyncChannel is made by the connection's task, not here: an
                     // accepted channel that the accept loop never takes (the loop cancelled, or
                     // the listener closing meanwhile) is dropped by NIO, and a dropped
@@ -174,7 +175,7 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
     }
 
     private static func run(_ handler: Handler, channel: any Channel, inbound: FDFSConnection.Inbound,
-                            outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, logger: Logger) async throws {
+                            outbound: NIOAsyncChannelOutboundWriter<FDFSOutbound>, logger: Logger) async throws {
         if let remoteAddress = channel.remoteAddress {
             let connection = FDFSConnection(channel: channel, remoteAddress: remoteAddress, inbound: inbound,
                                             outbound: outbound, logger: logger)
