@@ -249,7 +249,8 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         }
     }
 
-    /// DOWNLOAD_FILE (14): offset >= size is EINVAL (6.15.4+ semantics, protocol spec §5.7).
+    /// DOWNLOAD_FILE (14): header, then the file range by sendfile. Offset >= size is EINVAL
+    /// (6.15.4+ semantics, protocol spec §5.7), except for an empty file at offset 0.
     func download(_ r: DownloadFileRequest, _ connection: FDFSConnection) async throws {
         let (_, path) = try store.resolve(group: r.group, filename: r.filename, storePaths: await store.storePaths)
         let (size, _) = try regularFileStatus(path)
@@ -261,37 +262,21 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         let count = r.count == 0 ? remaining : min(r.count, remaining)
         let fd: Int32
         do { fd = try FileSystemCalls.open(path, O_RDONLY) } catch { throw StorageError(.EIO, "\(error)") }
-        defer { try? FileSystemCalls.close(fd, path: path) }
         var header = connection.allocator.buffer(capacity: FDFSHeader.size)
         FDFSHeader.response(bodyLength: count).encode(into: &header)
-        try await connection.write(header)
-        var sent: Int64 = 0
-        while sent < count {
-            // Read straight into the buffer that goes to the socket: one copy, not two.
-            let n = Int(min(count - sent, 256 * 1024))
-            var chunk = connection.allocator.buffer(capacity: n)
-            let offset = off_t(r.offset + sent)
-            var failed = false
-            let read = chunk.writeWithUnsafeMutableBytes(minimumWritableBytes: n) { buffer in
-                var got = 0
-                while got < n {
-                    let k = pread(fd, buffer.baseAddress! + got, n - got, offset + off_t(got))
-                    if k > 0 {
-                        got += k
-                    } else if k == 0 {
-                        break
-                    } else if errno != EINTR {
-                        failed = true
-                        break
-                    }
-                }
-                return got
-            }
-            if failed { throw StorageError(.EIO, "read \(path): errno \(errno)") }
-            guard read > 0 else { break }
-            try await connection.write(chunk)
-            sent += Int64(read)
+        do {
+            try await connection.write(header)
+        } catch {
+            try? FileSystemCalls.close(fd, path: path)
+            throw error
         }
+        guard count > 0 else {
+            try? FileSystemCalls.close(fd, path: path)
+            return
+        }
+        // The kernel copies the range to the socket (sendfile); the connection closes the
+        // descriptor when it is written.
+        try await connection.sendFile(descriptor: fd, offset: r.offset, count: count)
     }
 
     /// REGENERATE_APPENDER_FILENAME (38): the appender becomes a normal file with a new name
