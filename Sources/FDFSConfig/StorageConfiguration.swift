@@ -126,6 +126,9 @@ public struct StorageConfiguration: ConfigurationFile, Hashable {
     public var fileDistributeRotateCount = 100
     /// `fsync_after_written_bytes`: 0 means never.
     public var fsyncAfterWrittenBytes: Int64 = 0
+    /// `fsync_before_reply` (ours, not in FastDFS): fsync every received file and its directory
+    /// before the reply, so an acknowledged file survives a power loss.
+    public var fsyncBeforeReply = false
     public var syncBinlogBuffIntervalSeconds = 60
     public var syncStatFileIntervalSeconds = 60
     public var uploadPriority = 10
@@ -207,6 +210,7 @@ public struct StorageConfiguration: ConfigurationFile, Hashable {
         }
         fileDistributeRotateCount = try r.int("file_distribute_rotate_count", default: 100, in: 1...Int(Int32.max))
         fsyncAfterWrittenBytes = try r.size("fsync_after_written_bytes", default: 0)
+        fsyncBeforeReply = try r.bool("fsync_before_reply", default: false)
         syncBinlogBuffIntervalSeconds = try r.int("sync_binlog_buff_interval", default: 60, in: 1...86400)
         syncStatFileIntervalSeconds = try r.int("sync_stat_file_interval", default: 60, in: 1...86400)
         uploadPriority = try r.int("upload_priority", default: 10, in: Int(Int32.min)...Int(Int32.max))

@@ -59,7 +59,7 @@ public struct StorageService: Service {
         let settings = try ServerSettings(bindAddresses: c.service.bindAddresses, port: c.port, maxConnections: c.service.maxConnections,
                                           networkTimeoutSeconds: c.service.networkTimeoutSeconds, allowHosts: c.service.allowHosts,
                                           role: .storage, limits: FDFSLimits(maxBufferedBodyBytes: c.service.buffSizeBytes - FDFSHeader.size))
-        let handler = StorageConnectionHandler(store: store, fileSync: FileSyncPolicy(afterWrittenBytes: c.fsyncAfterWrittenBytes), now: now)
+        let handler = StorageConnectionHandler(store: store, fileSync: FileSyncPolicy(afterWrittenBytes: c.fsyncAfterWrittenBytes, beforeReply: c.fsyncBeforeReply), now: now)
         let server = FDFSServer(settings: settings, handler: handler, logger: logger)
 
         // Reporters (§1.2).
