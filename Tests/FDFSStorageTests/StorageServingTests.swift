@@ -118,6 +118,11 @@ func uploadPacket(_ content: [UInt8], ext: String = "txt", appender: Bool = fals
                 (DownloadFileRequest(group: Self.group, filename: "M00/00/00/../../../../etc/passwd") as any FDFSRequest, .EINVAL),
                 (DownloadFileRequest(offset: 3, group: Self.group, filename: name.text) as any FDFSRequest, .EINVAL),
                 (DeleteFileRequest(group: Self.group, filename: "M00/00/00/wKgBCmVT8QCAEjRWAAAACw1KEYU123.jpg") as any FDFSRequest, .ENOENT),
+                // Malformed ids: bad directory, short name, store path out of range, bad base64.
+                (DownloadFileRequest(group: Self.group, filename: "M00/ZZ/00/wKgBCmVT8QCAEjRWAAAACw1KEYU123.jpg") as any FDFSRequest, .EINVAL),
+                (QueryFileInfoRequest(group: Self.group, filename: "M00/00/00/short") as any FDFSRequest, .EINVAL),
+                (DeleteFileRequest(group: Self.group, filename: "M05/00/00/wKgBCmVT8QCAEjRWAAAACw1KEYU123.jpg") as any FDFSRequest, .EINVAL),
+                (GetMetadataRequest(group: Self.group, filename: "M00/00/00/wKgB*mVT8QCAEjRWAAAACw1KEYU123.jpg") as any FDFSRequest, .EINVAL),
             ] {
                 let client = try await storage.client()
                 let response = try await client.send(request.requestPacket())
