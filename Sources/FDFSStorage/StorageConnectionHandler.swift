@@ -22,11 +22,13 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     let store: StorageStore
     let fileSync: FileSyncPolicy
     let now: @Sendable () -> Int64
+    let stats: StorageStats
 
-    public init(store: StorageStore, fileSync: FileSyncPolicy = FileSyncPolicy(), now: @escaping @Sendable () -> Int64) {
+    public init(store: StorageStore, fileSync: FileSyncPolicy = FileSyncPolicy(), now: @escaping @Sendable () -> Int64, stats: StorageStats = StorageStats()) {
         self.store = store
         self.fileSync = fileSync
         self.now = now
+        self.stats = stats
     }
 
     /// A streamed body being received.
@@ -51,6 +53,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     }
 
     public func handle(_ connection: FDFSConnection) async throws {
+        stats.connectionOpened(); defer { stats.connectionClosed() }
         var incoming: Incoming? = nil
         var head: (FDFSHeader, ByteBuffer)? = nil
         do {
@@ -58,6 +61,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 switch frame {
                 case .head(let h, let body):
                     head = (h, body)
+                    stats.requested(h, fixedPartBytes: body.readableBytes)
                     incoming = nil
                     if let d = CommandRegistry.descriptor(for: h.command, role: .storage), d.streaming != nil {
                         incoming = try await beginStream(h, body)
@@ -152,6 +156,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 throw StorageError(.EIO, "\(error)")
             }
             try await store.recordSource(.create, name, now: time)
+            stats.succeeded(.upload, bytes: file.writtenBytes)
             try await connection.reply(UploadResponse(group: store.group, remoteFilename: name.text))
             return false
         case .rangeWrite(let w):
@@ -159,6 +164,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             let mtime = try w.finish(sync: fileSync.beforeReply)
             let extra = BinlogRecord.Extra.range(offsetBytes: w.offset, lengthBytes: w.length)
             try await store.recordSource(w.kind == .append ? .append : .modify, w.name, now: mtime, extra: extra)
+            stats.succeeded(w.kind == .append ? .append : .modify, bytes: w.written)
             try await connection.reply(EmptyBody())
             return false
         }
@@ -202,6 +208,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         }
         guard let name else { throw StorageError(.EEXIST, "no unique file name after 10 tries") }
         try await store.recordSource(.create, name, now: time)
+        stats.succeeded(.upload, bytes: file.writtenBytes)
         try await connection.reply(UploadResponse(group: store.group, remoteFilename: name.text))
         return false
     }
@@ -218,6 +225,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             case let r as DeleteFileRequest:
                 let (name, path) = try store.resolve(group: r.file.group, filename: r.file.filename, storePaths: await store.storePaths)
                 try await store.delete(name, path: path, now: now())
+                stats.succeeded(.delete)
                 try await connection.reply(EmptyBody())
             case let r as QueryFileInfoRequest:
                 try await connection.reply(try await fileInfo(r))
@@ -228,6 +236,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 let (old, _) = try regularFileStatus(path)
                 guard truncate(path, off_t(r.newSize)) == 0 else { throw StorageError(.EIO, "truncate \(path): errno \(errno)") }
                 try await store.recordSource(.truncate, name, now: now(), extra: .sizes(oldSizeBytes: old, newSizeBytes: r.newSize))
+                stats.succeeded(.truncate)
                 try await connection.reply(EmptyBody())
             default:
                 throw StorageError(.EOPNOTSUPP, "command \(header.command) is not served yet")
@@ -256,6 +265,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         FDFSHeader.response(bodyLength: count).encode(into: &header)
         try await connection.write(header)
         var sent: Int64 = 0
+        defer { stats.downloaded(bytes: sent, complete: sent == count) }
         while sent < count {
             // Read straight into the buffer that goes to the socket: one copy, not two.
             let n = Int(min(count - sent, 256 * 1024))
