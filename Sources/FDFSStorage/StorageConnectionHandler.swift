@@ -20,11 +20,13 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     let store: StorageStore
     let fileSync: FileSyncPolicy
     let now: @Sendable () -> Int64
+    let stats: StorageStats
 
-    public init(store: StorageStore, fileSync: FileSyncPolicy = FileSyncPolicy(), now: @escaping @Sendable () -> Int64) {
+    public init(store: StorageStore, fileSync: FileSyncPolicy = FileSyncPolicy(), now: @escaping @Sendable () -> Int64, stats: StorageStats = StorageStats()) {
         self.store = store
         self.fileSync = fileSync
         self.now = now
+        self.stats = stats
     }
 
     /// A streamed body being received.
@@ -49,6 +51,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     }
 
     public func handle(_ connection: FDFSConnection) async throws {
+        stats.connectionOpened(); defer { stats.connectionClosed() }
         var incoming: Incoming? = nil
         var head: (FDFSHeader, ByteBuffer)? = nil
         do {
@@ -56,6 +59,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 switch frame {
                 case .head(let h, let body):
                     head = (h, body)
+                    stats.requested(h, fixedPartBytes: body.readableBytes)
                     incoming = nil
                     if let d = CommandRegistry.descriptor(for: h.command, role: .storage), d.streaming != nil {
                         incoming = try await beginStream(h, body)
@@ -151,6 +155,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             }
             let entry = await store.entry(name, size: file.writtenBytes, crc32: file.crc32, created: time)
             try await store.recordSource(.create, name, now: time, catalog: .upsert(entry))
+            stats.succeeded(.upload, bytes: file.writtenBytes)
             try await connection.reply(UploadResponse(group: store.group, remoteFilename: name.text))
             return false
         case .rangeWrite(let w):
@@ -159,6 +164,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             let extra = BinlogRecord.Extra.range(offsetBytes: w.offset, lengthBytes: w.length)
             try await store.recordSource(w.kind == .append ? .append : .modify, w.name, now: mtime, extra: extra,
                                          catalog: .resize(fileID: w.name.text, size: size))
+            stats.succeeded(w.kind == .append ? .append : .modify, bytes: w.written)
             try await connection.reply(EmptyBody())
             return false
         }
@@ -203,6 +209,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         guard let name else { throw StorageError(.EEXIST, "no unique file name after 10 tries") }
         let entry = await store.entry(name, size: file.writtenBytes, crc32: file.crc32, created: time)
         try await store.recordSource(.create, name, now: time, catalog: .upsert(entry))
+        stats.succeeded(.upload, bytes: file.writtenBytes)
         try await connection.reply(UploadResponse(group: store.group, remoteFilename: name.text))
         return false
     }
@@ -219,6 +226,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             case let r as DeleteFileRequest:
                 let (name, path) = try store.resolve(group: r.file.group, filename: r.file.filename, storePaths: await store.storePaths)
                 try await store.delete(name, path: path, now: now())
+                stats.succeeded(.delete)
                 try await connection.reply(EmptyBody())
             case let r as QueryFileInfoRequest:
                 try await connection.reply(try await fileInfo(r))
@@ -226,15 +234,19 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 try await connection.reply(try await regenerate(r))
             case let r as SetMetadataRequest:
                 try await setMetadata(r)
+                stats.succeeded(.setMetadata)
                 try await connection.reply(EmptyBody())
             case let r as GetMetadataRequest:
-                try await connection.reply(try await getMetadata(r))
+                let metadata = try await getMetadata(r)
+                stats.succeeded(.getMetadata)
+                try await connection.reply(metadata)
             case let r as TruncateFileRequest:
                 let (name, path) = try await appenderFile(r.filename)
                 let (old, _) = try regularFileStatus(path)
                 guard truncate(path, off_t(r.newSize)) == 0 else { throw StorageError(.EIO, "truncate \(path): errno \(errno)") }
                 try await store.recordSource(.truncate, name, now: now(), extra: .sizes(oldSizeBytes: old, newSizeBytes: r.newSize),
                                              catalog: .resize(fileID: name.text, size: r.newSize))
+                stats.succeeded(.truncate)
                 try await connection.reply(EmptyBody())
             default:
                 throw StorageError(.EOPNOTSUPP, "command \(header.command) is not served yet")
@@ -268,15 +280,23 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             try await connection.write(header)
         } catch {
             try? FileSystemCalls.close(fd, path: path)
+            stats.downloaded(bytes: 0, complete: false)
             throw error
         }
         guard count > 0 else {
             try? FileSystemCalls.close(fd, path: path)
+            stats.downloaded(bytes: 0, complete: true)
             return
         }
         // The kernel copies the range to the socket (sendfile); the connection closes the
-        // descriptor when it is written.
-        try await connection.sendFile(descriptor: fd, offset: r.offset, count: count)
+        // descriptor when it is written. Counted once handed to the connection.
+        do {
+            try await connection.sendFile(descriptor: fd, offset: r.offset, count: count)
+        } catch {
+            stats.downloaded(bytes: 0, complete: false)
+            throw error
+        }
+        stats.downloaded(bytes: count, complete: true)
     }
 
     /// REGENERATE_APPENDER_FILENAME (38): the appender becomes a normal file with a new name

@@ -14,8 +14,10 @@ public struct StorageStartupError: Error, CustomStringConvertible {
 }
 
 /// The storage daemon as one `Service`: the file server plus one reporter per tracker.
-/// Startup follows cluster spec §7.7 in part: our address and the tracker's parameters first,
-/// then `.data_init_flag`, the store paths, the binlog, and the server and reporters.
+/// Startup follows cluster spec §7.7 in part: the group name (storage.conf, else
+/// GET_GROUP_NAME), our address and the tracker's parameters, our server id when the trackers
+/// use storage ids, then `.data_init_flag`, the store paths and their marks,
+/// `storage_stat.dat`, the binlog, and the server, the reporters and the periodic flushes.
 public struct StorageService: Service {
     let configuration: StorageConfiguration
     let logger: Logger
@@ -27,13 +29,11 @@ public struct StorageService: Service {
 
     public func run() async throws {
         let c = configuration
-        guard let group = c.groupName else {
-            throw StorageStartupError(description: "\(c.path): group_name is required (asking the tracker for it is not supported yet)")
-        }
         let trackers = c.trackerServers.map { (host: $0.hosts[0], port: $0.port) }
         let bind = c.clientBind ? c.service.bindAddresses.first : nil
+        let group = if let configured = c.groupName { configured } else { try await askGroupName(trackers, port: c.port, bind: bind) }
         let (ownIP, parameters) = try await askTrackers(trackers, group: group, port: c.port, bind: bind)
-        guard let ipv4 = IPv4Address(ownIP) else { throw StorageStartupError(description: "IPv6 storages need storage ids (not supported yet)") }
+        let (fileNameSource, serverID) = try await fileSource(parameters, trackers: trackers, group: group, ownIP: ownIP, bind: bind)
         let reserve = Self.reservedSpace(parameters["reserved_storage_space"] ?? "10%")
         let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
 
@@ -43,23 +43,38 @@ public struct StorageService: Service {
         var flag = try StorageInitFlag.load(path: flagPath) ?? StorageInitFlag.new(now: now(), serverPort: c.port, ipAddresses: ownIP)
         flag.lastIPAddresses = ownIP
         _ = flag.adoptServerPortIfMissing(c.port)
-        try flag.save(path: flagPath)
 
-        // Store paths, binlog, the file server.
+        // Store paths and their marks (§7.3); the flag is saved with the marks.
         let paths = StorePaths(paths: c.storePaths.map { FDFSStorageEngine.StorePath(path: $0.path, isReadOnly: $0.isReadOnly) },
                                subdirCount: c.subdirCountPerPath)
-        for created in try paths.createDirectories() { logger.info("created the data directories", metadata: ["fdfs.store_path": "\(created)"]) }
+        let created = try paths.createDirectories()
+        for index in created { logger.info("created the data directories", metadata: ["fdfs.store_path": "\(index)"]) }
+        if c.checkStorePathMark {
+            try Self.checkStorePathMarks(paths, justCreated: created, flag: &flag, flagPath: flagPath, ipAddress: ownIP, port: c.port,
+                                         now: now(), logger: logger)
+        } else {
+            try flag.save(path: flagPath)
+        }
+
+        // Counters and the subdirectory cursor of the last run (storage_stat.dat, §7.2, §7.4).
+        let statPath = StorageStatFile.path(basePath: c.basePath)
+        let statFile = try StorageStatFile.load(path: statPath)
+        let stats = StorageStats(counters: statFile?.counters ?? StorageCounters(), now: now)
+        let cursor = statFile.map { SubdirectoryCursor(statFile: $0, subdirCount: c.subdirCountPerPath, rotateCount: c.fileDistributeRotateCount) }
+            ?? SubdirectoryCursor(subdirCount: c.subdirCountPerPath, rotateCount: c.fileDistributeRotateCount)
+
+        // Catalog, binlog, the file server.
         let catalogPath = StorageStore.catalogPath(basePath: c.basePath)
         let catalog = CatalogWriter(catalog: try FileCatalog(path: catalogPath)) { [logger] error in
             logger.error("catalog batch not written (run fdfs-storaged --rebuild-catalog to resync): \(error)")
         }
-        let store = try StorageStore(group: group, source: .ipv4(ipv4), paths: paths,
-                                     cursor: SubdirectoryCursor(subdirCount: c.subdirCountPerPath, rotateCount: c.fileDistributeRotateCount),
+        let store = try StorageStore(group: group, source: fileNameSource, paths: paths, cursor: cursor,
                                      basePath: c.basePath, catalog: catalog, binlogSync: .interval(.seconds(c.syncBinlogBuffIntervalSeconds)), hasSpace: reserve)
+        let keeper = StatFileKeeper(path: statPath, stats: stats, store: store, loaded: statFile)
         let settings = try ServerSettings(bindAddresses: c.service.bindAddresses, port: c.port, maxConnections: c.service.maxConnections,
                                           networkTimeoutSeconds: c.service.networkTimeoutSeconds, allowHosts: c.service.allowHosts,
                                           role: .storage, limits: FDFSLimits(maxBufferedBodyBytes: c.service.buffSizeBytes - FDFSHeader.size))
-        let handler = StorageConnectionHandler(store: store, fileSync: FileSyncPolicy(afterWrittenBytes: c.fsyncAfterWrittenBytes, beforeReply: c.fsyncBeforeReply), now: now)
+        let handler = StorageConnectionHandler(store: store, fileSync: FileSyncPolicy(afterWrittenBytes: c.fsyncAfterWrittenBytes, beforeReply: c.fsyncBeforeReply), now: now, stats: stats)
         let server = FDFSServer(settings: settings, handler: handler, logger: logger)
 
         // Reporters (§1.2).
@@ -70,6 +85,7 @@ public struct StorageService: Service {
         reporter.heartBeatInterval = .seconds(c.heartBeatIntervalSeconds)
         reporter.statReportInterval = .seconds(c.statReportIntervalSeconds)
         reporter.connectTimeout = .seconds(c.service.connectTimeoutSeconds)
+        reporter.storageID = serverID
         let source = SyncInfo(sourceID: flag.syncSourceServer.isEmpty ? nil : try? StorageID(flag.syncSourceServer),
                               untilTimestamp: flag.syncUntilTimestamp)
         let persistedFlag = flag
@@ -84,25 +100,34 @@ public struct StorageService: Service {
                                    f.syncSourceServer = info.sourceID?.rawValue ?? ""
                                    f.syncUntilTimestamp = info.untilTimestamp
                                    try? f.save(path: flagPath)
-                               })
+                               }, stats: stats)
         logger.info("storage starting", metadata: ["fdfs.group": "\(group)", "fdfs.ip": "\(ownIP)", "fdfs.port": "\(c.port)"])
-        try await withThrowingDiscardingTaskGroup { tasks in
-            tasks.addTask { try await server.run() }
-            tasks.addTask {
-                // sync_binlog_buff_interval: the binlog reaches the disk at least this often.
-                await cancelWhenGracefulShutdown {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: .seconds(c.syncBinlogBuffIntervalSeconds))
-                        do { try await store.syncBinlog() } catch { logger.error("\(error)") }
+        do {
+            try await withThrowingDiscardingTaskGroup { tasks in
+                tasks.addTask { try await server.run() }
+                // sync_stat_file_interval: storage_stat.dat is rewritten when something changed.
+                tasks.addTask { await keeper.run(every: .seconds(c.syncStatFileIntervalSeconds), logger: logger) }
+                tasks.addTask {
+                    // sync_binlog_buff_interval: the binlog reaches the disk at least this often.
+                    await cancelWhenGracefulShutdown {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: .seconds(c.syncBinlogBuffIntervalSeconds))
+                            do { try await store.syncBinlog() } catch { logger.error("\(error)") }
+                        }
                     }
+                    try? await store.syncBinlog()
                 }
-                try? await store.syncBinlog()
+                for i in trackers.indices {
+                    let r = TrackerReporter(node: node, trackerIndex: i, logger: logger)
+                    tasks.addTask { await r.run() }
+                }
             }
-            for i in trackers.indices {
-                let r = TrackerReporter(node: node, trackerIndex: i, logger: logger)
-                tasks.addTask { await r.run() }
-            }
+        } catch {
+            _ = try? await keeper.save()
+            throw error
         }
+        // The last counters, after the server has drained its connections.
+        do { try await keeper.save() } catch { logger.error("cannot write storage_stat.dat", metadata: ["fdfs.error": "\(error)"]) }
         do {
             try await catalog.flush()
             try catalog.catalog.close()

@@ -20,6 +20,9 @@ public struct ReporterSettings: Sendable {
     public var heartBeatInterval: Duration = .seconds(30)
     public var statReportInterval: Duration = .seconds(300)
     public var connectTimeout: Duration = .seconds(10)
+    /// Own server id when the trackers use storage ids (`use_storage_id`): sent in JOIN and
+    /// used as this storage's id in the peer table. nil: the id is the IP address.
+    public var storageID: StorageID?
 
     public init(group: GroupName, storagePort: Int, storePathCount: Int, trackers: [(host: String, port: Int)]) {
         self.group = group
@@ -44,13 +47,16 @@ public actor StorageNode {
     var destRequestInFlight = false
     let disk: @Sendable () -> [ReportDiskUsageRequest.PathUsage]
     let persist: @Sendable (Bool, SyncInfo) -> Void
+    /// The live counters sent with heartbeats; nil: every BEAT is empty.
+    public nonisolated let stats: StorageStats?
 
     /// `persist(syncOldDone, source)` is called whenever the sync bookkeeping changes, to
     /// rewrite `.data_init_flag`.
     public init(settings: ReporterSettings, joinTime: Int64, upTime: Int64, syncOldDone: Bool, syncSource: SyncInfo,
                 disk: @escaping @Sendable () -> [ReportDiskUsageRequest.PathUsage],
-                persist: @escaping @Sendable (Bool, SyncInfo) -> Void = { _, _ in }) {
+                persist: @escaping @Sendable (Bool, SyncInfo) -> Void = { _, _ in }, stats: StorageStats? = nil) {
         self.settings = settings
+        self.stats = stats
         self.joinTime = joinTime
         self.upTime = upTime
         self.syncOldDone = syncOldDone
@@ -63,7 +69,7 @@ public actor StorageNode {
         let first = ip.split(separator: ",").first.map(String.init) ?? ip
         if ownIPAddress == nil {
             ownIPAddress = first
-            if let id = try? StorageID(first) { peers = PeerTable(selfID: id) }
+            if let id = settings.storageID ?? (try? StorageID(first)) { peers = PeerTable(selfID: id) }
         }
     }
 
@@ -104,7 +110,8 @@ public actor StorageNode {
 }
 
 /// One reporter per tracker (cluster spec §1.2): connect (from `bind_addr`), GET_MY_IP once,
-/// JOIN, the sync-source requests, then BEAT every `heart_beat_interval` and
+/// JOIN, the sync-source requests, then BEAT every `heart_beat_interval` (with the statistics
+/// block when they changed since the last one sent on this connection) and
 /// REPORT_DISK_USAGE every `stat_report_interval`, applying the change notifications. A tracker
 /// that fails is retried after `heart_beat_interval` while the other reporters go on.
 public struct TrackerReporter: Service {
@@ -157,7 +164,7 @@ public struct TrackerReporter: Service {
             group: s.group, storagePort: Int64(s.storagePort), storePathCount: Int64(s.storePathCount),
             subdirCountPerPath: Int64(s.subdirCountPerPath), uploadPriority: s.uploadPriority, joinTime: await node.joinTime,
             upTime: await node.upTime, version: s.version, initFlag: !(await node.syncOldDone), status: await node.joinStatus(),
-            storageID: nil, currentTrackerIP: t.host, trackers: s.trackers.map { "\($0.host):\($0.port)" }))
+            storageID: s.storageID, currentTrackerIP: t.host, trackers: s.trackers.map { "\($0.host):\($0.port)" }))
         await node.recordStatus(join.status, tracker: trackerIndex)
         if await node.beginSyncDestRequest() {
             do {
@@ -173,10 +180,14 @@ public struct TrackerReporter: Service {
         let clock = ContinuousClock()
         var lastBeat: ContinuousClock.Instant? = nil
         var lastDisk: ContinuousClock.Instant? = nil
+        // The change count of the statistics last sent on this connection (none yet).
+        var sentStatistics: UInt64? = nil
         while !Task.isCancelled {
             let now = clock.now
             if lastBeat == nil || now - lastBeat! >= s.heartBeatInterval {
-                try await applied(try await link.request(StorageBeatRequest()), link)
+                let (beat, change) = Self.beat(node.stats, lastSent: sentStatistics)
+                try await applied(try await link.request(beat), link)
+                sentStatistics = change ?? sentStatistics
                 lastBeat = now
             }
             if lastDisk == nil || now - lastDisk! >= s.statReportInterval {
@@ -185,6 +196,16 @@ public struct TrackerReporter: Service {
             }
             try await Task.sleep(for: min(.seconds(1), s.heartBeatInterval))
         }
+    }
+
+    /// The BEAT to send (cluster spec §1.4): with the statistics block when they changed since
+    /// the last block sent on this connection (the first beat of a connection always carries
+    /// it), else empty. Returns the change count a block reflects, nil for an empty beat.
+    static func beat(_ stats: StorageStats?, lastSent: UInt64?) -> (StorageBeatRequest, UInt64?) {
+        guard let stats else { return (StorageBeatRequest(), nil) }
+        let (change, statistics) = stats.snapshot()
+        guard change != lastSent else { return (StorageBeatRequest(), nil) }
+        return (StorageBeatRequest(statistics: statistics), change)
     }
 
     /// Merges a change notification; peers the tracker listed wrongly are pushed back.

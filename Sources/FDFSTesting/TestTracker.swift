@@ -26,7 +26,9 @@ public func temporaryDirectory() throws -> String {
 
 /// Runs a real tracker service (server, state machine, data files, election loop) on
 /// 127.0.0.1 port 0 around `body`, with short timings for tests.
+/// `configure` adjusts the policy (storage ids, selection rules) before the tracker starts.
 public func withTracker<T: Sendable>(basePath: String, checkActiveIntervalSeconds: Int64 = 100, networkTimeout: Duration = .seconds(5),
+                              configure: (inout TrackerPolicy) -> Void = { _ in },
                               _ body: @Sendable (RunningTracker) async throws -> T) async throws -> T {
     var logger = Logger(label: "test.tracker")
     logger.logLevel = ProcessInfo.processInfo.environment["FDFS_TEST_LOG"] == nil ? .critical : .debug
@@ -34,6 +36,7 @@ public func withTracker<T: Sendable>(basePath: String, checkActiveIntervalSecond
     policy.reservedStorageSpace = .percent(10)
     policy.checkActiveIntervalSeconds = checkActiveIntervalSeconds
     policy.port = 0
+    configure(&policy)
     let core = try TrackerCore(policy: policy, basePath: basePath, logger: logger, now: { Int64(Date().timeIntervalSince1970) })
     let settings = ServerSettings(host: "127.0.0.1", port: 0, maxConnections: 64, networkTimeout: networkTimeout, framingPolicy: .server(.tracker))
     var timing = TrackerRelationship.Timing()

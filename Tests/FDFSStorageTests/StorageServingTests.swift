@@ -31,7 +31,8 @@ struct RunningStorage: Sendable {
     func binlog() throws -> String { (try? String(contentsOfFile: base + "/data/sync/binlog.000", encoding: .utf8)) ?? "" }
 }
 
-func withStorage<T: Sendable>(hasSpace: @escaping @Sendable (PathSpace) -> Bool = { _ in true },
+func withStorage<T: Sendable>(hasSpace: @escaping @Sendable (PathSpace) -> Bool = { _ in true }, stats: StorageStats = StorageStats(),
+                              now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
                               _ body: @Sendable (RunningStorage) async throws -> T) async throws -> T {
     let base = try temporaryDirectory()
     let paths = StorePaths(paths: [StorePath(path: base + "/store0")], subdirCount: 2)
@@ -44,7 +45,7 @@ func withStorage<T: Sendable>(hasSpace: @escaping @Sendable (PathSpace) -> Bool 
     var logger = Logger(label: "test.storage")
     logger.logLevel = .critical
     let server = FDFSServer(settings: ServerSettings(host: "127.0.0.1", port: 0, networkTimeout: .seconds(2), framingPolicy: .server(.storage)),
-                            handler: StorageConnectionHandler(store: store, now: { Int64(Date().timeIntervalSince1970) }), logger: logger)
+                            handler: StorageConnectionHandler(store: store, now: now, stats: stats), logger: logger)
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await server.run() }
         defer { tasks.cancelAll() }
