@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "FDFSClient",
             dependencies: [
-                "FDFSModel", "FDFSProtocol",
+                "FDFSModel", "FDFSProtocol", "FDFSFileSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -1,0 +1,193 @@
+import FDFSFileSystem
+import NIOCore
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Local files of uploads and downloads. The blocking calls run on NIO's blocking thread pool,
+// never on an event loop or the cooperative pool.
+
+/// A regular file opened for an upload: its size at opening, read in chunks.
+final class LocalFileReader: Sendable {
+    let path: String
+    let descriptor: Int32
+    let size: Int64
+
+    private init(path: String, descriptor: Int32, size: Int64) {
+        self.path = path
+        self.descriptor = descriptor
+        self.size = size
+    }
+
+    deinit { try? FileSystemCalls.close(descriptor, path: path) }
+
+    static func open(_ path: String) async throws -> LocalFileReader {
+        try await NIOThreadPool.singleton.runIfActive {
+            let fd = try FileSystemCalls.open(path, O_RDONLY)
+            var info = stat()
+            guard fstat(fd, &info) == 0 else {
+                let error = FileSystemCalls.error("fstat", path)
+                try? FileSystemCalls.close(fd, path: path)
+                throw error
+            }
+            guard (info.st_mode & S_IFMT) == S_IFREG else {
+                try? FileSystemCalls.close(fd, path: path)
+                throw FileSystemError(operation: "upload", path: path, errno: (info.st_mode & S_IFMT) == S_IFDIR ? EISDIR : EINVAL)
+            }
+            return LocalFileReader(path: path, descriptor: fd, size: Int64(info.st_size))
+        }
+    }
+
+    /// Up to `count` bytes at `offset` (fewer only at the end of the file).
+    func read(at offset: Int64, count: Int) async throws -> ByteBuffer {
+        try await NIOThreadPool.singleton.runIfActive { [self] in
+            var buffer = ByteBufferAllocator().buffer(capacity: count)
+            var failure: Int32 = 0
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { target in
+                var got = 0
+                while got < count {
+                    let n = pread(descriptor, target.baseAddress! + got, count - got, off_t(offset) + off_t(got))
+                    if n > 0 {
+                        got += n
+                    } else if n == 0 {
+                        break
+                    } else if errno != EINTR {
+                        failure = errno
+                        break
+                    }
+                }
+                return got
+            }
+            if failure != 0 { throw FileSystemError(operation: "read", path: path, errno: failure) }
+            return buffer
+        }
+    }
+
+    /// The first `size` bytes in chunks of `chunkSize`. A file that shrank meanwhile throws
+    /// `FDFSClientError.contentLengthMismatch`.
+    func chunks(of chunkSize: Int) -> Chunks { Chunks(file: self, chunkSize: chunkSize) }
+
+    struct Chunks: AsyncSequence, Sendable {
+        typealias Element = ByteBuffer
+        let file: LocalFileReader
+        let chunkSize: Int
+
+        func makeAsyncIterator() -> Iterator { Iterator(file: file, chunkSize: chunkSize) }
+
+        struct Iterator: AsyncIteratorProtocol {
+            let file: LocalFileReader
+            let chunkSize: Int
+            var offset: Int64 = 0
+
+            mutating func next() async throws -> ByteBuffer? {
+                guard offset < file.size else { return nil }
+                let count = Int(Swift.min(Int64(chunkSize), file.size - offset))
+                let chunk = try await file.read(at: offset, count: count)
+                guard chunk.readableBytes == count else {
+                    throw FDFSClientError.contentLengthMismatch(expected: file.size, actual: offset + Int64(chunk.readableBytes))
+                }
+                offset += Int64(count)
+                return chunk
+            }
+        }
+    }
+}
+
+/// One buffer already in memory, as content of a streamed request.
+struct SingleBuffer: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let buffer: ByteBuffer
+
+    func makeAsyncIterator() -> Iterator { Iterator(buffer: buffer) }
+
+    struct Iterator: AsyncIteratorProtocol {
+        var buffer: ByteBuffer?
+        mutating func next() async -> ByteBuffer? {
+            defer { buffer = nil }
+            return buffer
+        }
+    }
+}
+
+/// A download going into a new temporary file next to its destination, renamed over the
+/// destination only when complete. On failure only the temporary file is removed: an
+/// existing file at the destination stays as it was.
+final class LocalFileWriter: Sendable {
+    let path: String
+    let temporaryPath: String
+    let descriptor: Int32
+
+    private init(path: String, temporaryPath: String, descriptor: Int32) {
+        self.path = path
+        self.temporaryPath = temporaryPath
+        self.descriptor = descriptor
+    }
+
+    static func create(_ path: String) async throws -> LocalFileWriter {
+        try await NIOThreadPool.singleton.runIfActive {
+            let slash = path.lastIndex(of: "/")
+            let directory = slash.map { String(path[...$0]) } ?? ""
+            let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+            let temporary = directory + "." + name + ".fdfs-" + String(UInt64.random(in: 0 ... .max), radix: 16) + ".part"
+            let fd = try FileSystemCalls.open(temporary, O_WRONLY | O_CREAT | O_EXCL, mode: 0o666)
+            return LocalFileWriter(path: path, temporaryPath: temporary, descriptor: fd)
+        }
+    }
+
+    /// Appends the buffers.
+    func write(_ buffers: [ByteBuffer]) async throws {
+        guard !buffers.isEmpty else { return }
+        try await NIOThreadPool.singleton.runIfActive { [self] in
+            for buffer in buffers {
+                try buffer.withUnsafeReadableBytes { bytes throws(FileSystemError) in
+                    var done = 0
+                    while done < bytes.count {
+                        let n = systemWrite(descriptor, bytes.baseAddress! + done, bytes.count - done)
+                        if n >= 0 {
+                            done += n
+                        } else if errno != EINTR {
+                            throw FileSystemCalls.error("write", temporaryPath)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes the file and renames it to its destination; on failure the temporary file is
+    /// removed. Call once, instead of `discard`.
+    func commit() async throws {
+        try await NIOThreadPool.singleton.runIfActive { [self] in
+            do {
+                try FileSystemCalls.close(descriptor, path: temporaryPath)
+                guard rename(temporaryPath, path) == 0 else { throw FileSystemCalls.error("rename", path) }
+            } catch {
+                try? FileSystemCalls.removeFile(temporaryPath)
+                throw error
+            }
+        }
+    }
+
+    /// Closes and removes the temporary file. Call once, instead of `commit`.
+    func discard() async {
+        _ = try? await NIOThreadPool.singleton.runIfActive { [self] in
+            try? FileSystemCalls.close(descriptor, path: temporaryPath)
+            try? FileSystemCalls.removeFile(temporaryPath)
+        }
+    }
+}
+
+private func systemWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    Glibc.write(fd, bytes, count)
+    #elseif canImport(Musl)
+    Musl.write(fd, bytes, count)
+    #else
+    Darwin.write(fd, bytes, count)
+    #endif
+}
