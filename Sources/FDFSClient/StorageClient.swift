@@ -149,17 +149,13 @@ public struct StorageClient: Sendable {
 
     /// DOWNLOAD_FILE (14): `length` bytes from `offset` (`length` 0: to the end) passed to
     /// `consume` in parts as they arrive; reading pauses while `consume` is behind. Returns
-    /// the number of bytes. An offset at or past the end is EINVAL (the storage then closes).
-    ///
-    /// The storage cannot send an empty file (it answers EINVAL, spec §5.7), so a download
-    /// from offset 0 of a file that may be empty (a name that says size 0, or an appender or
-    /// slave name, which carry no size) asks QUERY_FILE_INFO first and sends nothing for an
-    /// empty file.
+    /// the number of bytes. An offset at or past the end is EINVAL (the storage then closes),
+    /// except offset 0 of an empty file, which our storage sends as no bytes (a C storage
+    /// answers EINVAL there, docs/compatibility.md item 30).
     @discardableResult
     public func downloadFile(_ file: FileID, offset: Int64 = 0, length: Int64 = 0,
                              consumingChunks consume: (ByteBuffer) async throws -> Void) async throws -> Int64 {
         guard offset >= 0, length >= 0 else { throw FDFSClientError.invalidArgument("offset \(offset) and length \(length) must not be negative") }
-        if try await isEmptyFile(file, offset: offset) { return 0 }
         let request = DownloadFileRequest(offset: offset, count: length, group: file.group, filename: file.remoteFilename.text)
         return try await connection.request(request, streamingResponseTo: consume)
     }
@@ -197,13 +193,6 @@ public struct StorageClient: Sendable {
         }
         try await writer.commit()
         return count
-    }
-
-    /// Whether a download from `offset` must not be sent because the file is empty.
-    func isEmptyFile(_ file: FileID, offset: Int64) async throws -> Bool {
-        guard offset == 0 else { return false }
-        if let size = file.remoteFilename.sizeFromName, size > 0 { return false }
-        return try await queryFileInfo(file, computeCRC32: false).fileSize == 0
     }
 
     // MARK: Metadata
