@@ -1,4 +1,5 @@
 import FDFSClient
+import NIOCore
 import FDFSModel
 import FDFSProtocol
 import FDFSStorageEngine
@@ -64,5 +65,66 @@ import Testing
         let rebuilt = try FileCatalog(path: catalogPath).snapshot()
         #expect(rebuilt.files == live.files)
         #expect(rebuilt.metadata.isEmpty, "the old catalog was removed: no metadata to carry over")
+    }
+
+    /// 1 GiB streamed through `StorageClient` to the storage process and back: the storage's
+    /// resident memory stays under 100 MiB while it receives the file (it streams to disk),
+    /// and the bytes come back with the same CRC32.
+    @Test(.timeLimit(.minutes(5)))
+    func oneGiBStreamedUploadKeepsTheStorageUnder100MiB() async throws {
+        let (trackerPort, storagePort) = Self.ports()
+        let cluster = try DaemonCluster.start(trackerPort: trackerPort, storagePort: storagePort, subdirCount: 4)
+        defer { cluster.tracker.terminate(); cluster.storage.terminate() }
+        try await cluster.waitUntilActive()
+        let atRest = try cluster.storageRSS()
+
+        let size: Int64 = 1 << 30
+        let content = GeneratedContent(size: size, seed: 1, chunkSize: 1 << 20)
+        let expected = try await content.crc32()
+
+        let sampler = RSSSampler(pid: cluster.storage.processIdentifier)
+        let sampling = Task { await sampler.run() }
+        let client = try await StorageClient.connect(host: "127.0.0.1", port: storagePort)
+        let started = ContinuousClock.now
+        let upload = try await client.uploadFile(.stream(content, size: size), fileExtension: "bin")
+        let uploadTime = ContinuousClock.now - started
+        sampling.cancel()
+        let peakUpload = await sampling.value
+        let id = try upload.fileID()
+        #expect(id.remoteFilename.sizeFromName == size && id.remoteFilename.block.crc32 == expected)
+
+        let downloadSampler = RSSSampler(pid: cluster.storage.processIdentifier)
+        let downloadSampling = Task { await downloadSampler.run() }
+        var received = CRC32()
+        let downloadStarted = ContinuousClock.now
+        let count = try await client.downloadFile(id) { part in part.withUnsafeReadableBytes { received.update($0) } }
+        let downloadTime = ContinuousClock.now - downloadStarted
+        downloadSampling.cancel()
+        let peakDownload = await downloadSampling.value
+        #expect(count == size && received.value == expected)
+        try await client.deleteFile(id)
+        await client.close()
+
+        let mib = { (b: Int64) in String(format: "%.1f MiB", Double(b) / 1_048_576) }
+        print("storage RSS: at rest \(mib(atRest)), peak during the 1 GiB upload \(mib(peakUpload)), peak during its download \(mib(peakDownload)); "
+              + "upload \(uploadTime), download \(downloadTime) (debug build, one connection)")
+        #expect(peakUpload < 100 * 1_048_576, "storage RSS peaked at \(mib(peakUpload)) while receiving 1 GiB")
+        #expect(peakDownload < 100 * 1_048_576, "storage RSS peaked at \(mib(peakDownload)) while sending 1 GiB")
+        await cluster.stop()
+    }
+}
+
+/// The highest resident memory of a process, sampled every 20 ms until cancelled.
+actor RSSSampler {
+    let pid: Int32
+    init(pid: Int32) { self.pid = pid }
+    func run() async -> Int64 {
+        var peak: Int64 = 0
+        while !Task.isCancelled {
+            if let rss = try? DaemonCluster.rss(pid: pid) { peak = max(peak, rss) }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if let rss = try? DaemonCluster.rss(pid: pid) { peak = max(peak, rss) }
+        return peak
     }
 }
