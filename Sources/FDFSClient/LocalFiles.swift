@@ -145,15 +145,7 @@ final class LocalFileWriter: Sendable {
         try await NIOThreadPool.singleton.runIfActive { [self] in
             for buffer in buffers {
                 try buffer.withUnsafeReadableBytes { bytes throws(FileSystemError) in
-                    var done = 0
-                    while done < bytes.count {
-                        let n = systemWrite(descriptor, bytes.baseAddress! + done, bytes.count - done)
-                        if n >= 0 {
-                            done += n
-                        } else if errno != EINTR {
-                            throw FileSystemCalls.error("write", temporaryPath)
-                        }
-                    }
+                    try FileSystemCalls.writeAll(descriptor, bytes, path: temporaryPath)
                 }
             }
         }
@@ -180,14 +172,4 @@ final class LocalFileWriter: Sendable {
             try? FileSystemCalls.removeFile(temporaryPath)
         }
     }
-}
-
-private func systemWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
-    #if canImport(Glibc)
-    Glibc.write(fd, bytes, count)
-    #elseif canImport(Musl)
-    Musl.write(fd, bytes, count)
-    #else
-    Darwin.write(fd, bytes, count)
-    #endif
 }

@@ -122,11 +122,18 @@ public enum FileSystemCalls {
     }
 
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(FileSystemError) {
+        let failure: FileSystemError? = bytes.withUnsafeBytes { buffer in
+            do throws(FileSystemError) { try writeAll(fd, buffer, path: path) } catch { return error }
+            return nil
+        }
+        if let failure { throw failure }
+    }
+
+    /// Writes every byte of `bytes` at the descriptor's position (short writes and EINTR retried).
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(FileSystemError) {
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeBytes { buffer in
-                write(fd, buffer.baseAddress! + done, buffer.count - done)
-            }
+            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
             if n >= 0 {
                 done += n
             } else if errno != EINTR {

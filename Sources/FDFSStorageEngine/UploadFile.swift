@@ -52,15 +52,7 @@ public final class UploadFile {
     public func write(_ bytes: UnsafeRawBufferPointer) throws(FileSystemError) {
         precondition(descriptor >= 0, "write after commit or abort")
         crc.update(bytes)
-        var done = 0
-        while done < bytes.count {
-            let n = systemWrite(descriptor, bytes.baseAddress! + done, bytes.count - done)
-            if n >= 0 {
-                done += n
-            } else if errno != EINTR {
-                throw FileSystemCalls.error("write", temporaryPath)
-            }
-        }
+        try FileSystemCalls.writeAll(descriptor, bytes, path: temporaryPath)
         writtenBytes += Int64(bytes.count)
         unsyncedBytes += Int64(bytes.count)
         if policy.afterWrittenBytes > 0 && unsyncedBytes >= policy.afterWrittenBytes {
@@ -113,13 +105,4 @@ public final class UploadFile {
         descriptor = -1
         _ = unlink(temporaryPath)
     }
-}
-
-/// `write(2)` (the name is taken by the method above inside the class).
-private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-    #if canImport(Glibc)
-    Glibc.write(fd, buffer, count)
-    #else
-    Darwin.write(fd, buffer, count)
-    #endif
 }

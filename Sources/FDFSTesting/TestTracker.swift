@@ -3,7 +3,7 @@ public import FDFSTracker
 import FDFSServerCore
 import Foundation
 import Logging
-import ServiceLifecycle
+public import ServiceLifecycle
 
 enum TestTrackerError: Error { case noPort }
 
@@ -46,12 +46,19 @@ public func withTracker<T: Sendable>(basePath: String, checkActiveIntervalSecond
     let service = TrackerService(core: core, settings: settings, checkActiveIntervalSeconds: Int(checkActiveIntervalSeconds), logger: logger,
                                  relationshipTiming: timing)
     let group = ServiceGroup(configuration: .init(services: [service], logger: logger))
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
+    return try await withRunningServices(group) {
         guard let port = try await service.server.waitUntilListening().port else { throw TestTrackerError.noPort }
         await core.listening(onPort: port)
+        return try await body(RunningTracker(service: service, port: port))
+    }
+}
+
+/// Runs `group` around `body`, then shuts it down gracefully (also when `body` throws).
+public func withRunningServices<T: Sendable>(_ group: ServiceGroup, _ body: @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
         do {
-            let result = try await body(RunningTracker(service: service, port: port))
+            let result = try await body()
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
             return result

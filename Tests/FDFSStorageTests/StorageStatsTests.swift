@@ -129,19 +129,7 @@ func withStorageService<T: Sendable>(_ configuration: StorageConfiguration, _ bo
     var logger = Logger(label: "test.storaged")
     logger.logLevel = ProcessInfo.processInfo.environment["FDFS_TEST_LOG"] == nil ? .critical : .debug
     let group = ServiceGroup(configuration: .init(services: [StorageService(configuration: configuration, logger: logger)], logger: logger))
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        do {
-            let result = try await body()
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return result
-        } catch {
-            await group.triggerGracefulShutdown()
-            try? await tasks.waitForAll()
-            throw error
-        }
-    }
+    return try await withRunningServices(group, body)
 }
 
 /// Polls `probe` every 100 ms, at most `seconds`, until it returns a value.
