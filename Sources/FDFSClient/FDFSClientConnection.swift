@@ -113,7 +113,8 @@ public final class FDFSClientConnection: Sendable {
 
     /// Sends `request` and decodes the response; a non-zero status throws `FDFSClientError.status`.
     public func request<R: FDFSRequest>(_ request: R) async throws -> R.Response {
-        try Self.decode(R.self, try await send(request.requestPacket(allocator: channel.allocator)))
+        let response = try await send(request.requestPacket(allocator: channel.allocator))
+        return try Self.decode(R.self, response)
     }
 
     // MARK: Streamed request content
@@ -245,6 +246,10 @@ public final class FDFSClientConnection: Sendable {
         return error
     }
 
+    // Not inlined into the async callers: Swift 6.3.1's release build crashes in LLVM's
+    // coroutine splitting when this typed-throws decode is inlined into `request` (signal 11
+    // in emitSetAndGetSwiftErrorValueAround).
+    @inline(never)
     static func decode<R: FDFSRequest>(_: R.Type, _ response: FDFSRawResponse) throws -> R.Response {
         guard response.header.status == 0 else { throw FDFSClientError.status(FDFSStatus(response.header.status)) }
         return try R.Response.decode(body: response.body, command: R.command)
