@@ -274,19 +274,31 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         let count = r.count == 0 ? remaining : min(r.count, remaining)
         let fd: Int32
         do { fd = try FileSystemCalls.open(path, O_RDONLY) } catch { throw StorageError(.EIO, "\(error)") }
-        var header = connection.allocator.buffer(capacity: FDFSHeader.size)
+        var header = connection.allocator.buffer(capacity: FDFSHeader.size + (count <= Self.inlineDownloadBytes ? Int(count) : 0))
         FDFSHeader.response(bodyLength: count).encode(into: &header)
+        if count <= Self.inlineDownloadBytes {
+            // Small files: read into the header's buffer and send one packet (one write
+            // instead of a write and a sendfile).
+            defer { try? FileSystemCalls.close(fd, path: path) }
+            let bytes: [UInt8]
+            do { bytes = try FileSystemCalls.readRange(fd, path: path, offset: r.offset, count: Int(count)) } catch {
+                throw StorageError(.EIO, "\(error)")
+            }
+            guard bytes.count == Int(count) else { throw StorageError(.EIO, "\(path) shrank while it was read") }
+            header.writeBytes(bytes)
+            do { try await connection.write(header) } catch {
+                stats.downloaded(bytes: 0, complete: false)
+                throw error
+            }
+            stats.downloaded(bytes: count, complete: true)
+            return
+        }
         do {
             try await connection.write(header)
         } catch {
             try? FileSystemCalls.close(fd, path: path)
             stats.downloaded(bytes: 0, complete: false)
             throw error
-        }
-        guard count > 0 else {
-            try? FileSystemCalls.close(fd, path: path)
-            stats.downloaded(bytes: 0, complete: true)
-            return
         }
         // The kernel copies the range to the socket (sendfile); the connection closes the
         // descriptor when it is written. Counted once handed to the connection.
@@ -298,6 +310,10 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         }
         stats.downloaded(bytes: count, complete: true)
     }
+
+    /// Downloads up to this size are read and sent with their header in one packet; larger
+    /// ones go by sendfile.
+    static let inlineDownloadBytes: Int64 = 64 * 1024
 
     /// REGENERATE_APPENDER_FILENAME (38): the appender becomes a normal file with a new name
     /// block (now, current size, CRC of the content, this storage) and the same 7-character
