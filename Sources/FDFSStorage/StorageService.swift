@@ -130,6 +130,8 @@ public struct StorageService: Service {
         do { try await keeper.save() } catch { logger.error("cannot write storage_stat.dat", metadata: ["fdfs.error": "\(error)"]) }
         do {
             try await catalog.flush()
+            let (changes, commits) = (await catalog.changesApplied, await catalog.commits)
+            logger.info("catalog closed", metadata: ["fdfs.catalog_changes": "\(changes)", "fdfs.catalog_commits": "\(commits)"])
             try catalog.catalog.close()
         } catch {
             logger.error("catalog not closed cleanly (run fdfs-storaged --rebuild-catalog): \(error)")

@@ -1,10 +1,12 @@
 /// Batches catalog changes off the request path: `enqueue` returns at once, and one drain
 /// task applies everything queued so far in one transaction, then the next batch, in order.
-/// While a transaction commits, new changes collect, so the batch size follows the load (one
-/// commit per upload when idle, hundreds per commit under load).
+/// The drain waits `coalesceDelay` before each transaction and changes collect meanwhile (and
+/// while a transaction commits), so the batch size follows the load: a few changes per commit
+/// for one client, hundreds under load.
 public actor CatalogWriter {
     public nonisolated let catalog: FileCatalog
     let maxBatch: Int
+    let coalesceDelay: Duration
     let onError: @Sendable (CatalogError) -> Void
     var pending: [CatalogChange] = []
     var enqueued: UInt64 = 0
@@ -13,12 +15,16 @@ public actor CatalogWriter {
     var waiters: [(target: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
     /// Transactions committed (for tests and statistics).
     public private(set) var commits = 0
+    /// Changes written (or attempted) so far.
+    public var changesApplied: UInt64 { applied }
 
     /// `onError` hears of a batch that could not be written (the catalog then lags the files
     /// until the next rebuild; the request that caused it was already answered).
-    public init(catalog: FileCatalog, maxBatch: Int = 4096, onError: @escaping @Sendable (CatalogError) -> Void = { _ in }) {
+    public init(catalog: FileCatalog, maxBatch: Int = 4096, coalesceDelay: Duration = .milliseconds(2),
+                onError: @escaping @Sendable (CatalogError) -> Void = { _ in }) {
         self.catalog = catalog
         self.maxBatch = maxBatch
+        self.coalesceDelay = coalesceDelay
         self.onError = onError
     }
 
@@ -62,6 +68,7 @@ public actor CatalogWriter {
 
     func drain() async {
         while !pending.isEmpty {
+            if coalesceDelay > .zero && pending.count < maxBatch { try? await Task.sleep(for: coalesceDelay) }
             let batch = Array(pending.prefix(maxBatch))
             pending.removeFirst(batch.count)
             var failure: CatalogError? = nil
