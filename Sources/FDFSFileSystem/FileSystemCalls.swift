@@ -104,11 +104,19 @@ public enum FileSystemCalls {
     public static func readRange(_ fd: Int32, path: String, offset: Int64, count: Int) throws(FileSystemError) -> [UInt8] {
         guard count > 0 else { return [] }
         var bytes = [UInt8](repeating: 0, count: count)
+        let result: Result<Int, FileSystemError> = bytes.withUnsafeMutableBytes { buffer in
+            do throws(FileSystemError) { return .success(try readFully(fd, into: buffer, offset: offset, path: path)) } catch { return .failure(error) }
+        }
+        bytes.removeLast(count - (try result.get()))
+        return bytes
+    }
+
+    /// Fills `buffer` from `offset` (EINTR and short reads retried); returns the bytes read,
+    /// fewer than the buffer only at the end of the file.
+    public static func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, offset: Int64, path: String) throws(FileSystemError) -> Int {
         var done = 0
-        while done < count {
-            let n = bytes.withUnsafeMutableBytes { buffer in
-                pread(fd, buffer.baseAddress! + done, count - done, off_t(offset) + off_t(done))
-            }
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
             if n > 0 {
                 done += n
             } else if n == 0 {
@@ -117,8 +125,7 @@ public enum FileSystemCalls {
                 throw error("read", path)
             }
         }
-        bytes.removeLast(count - done)
-        return bytes
+        return done
     }
 
     public static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(FileSystemError) {

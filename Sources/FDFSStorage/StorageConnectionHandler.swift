@@ -153,7 +153,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             } catch {
                 throw StorageError(.EIO, "\(error)")
             }
-            let entry = await store.entry(name, size: file.writtenBytes, crc32: file.crc32, created: time)
+            let entry = store.entry(name, size: file.writtenBytes, crc32: file.crc32, created: time)
             try await store.recordSource(.create, name, now: time, catalog: .upsert(entry))
             stats.succeeded(.upload, bytes: file.writtenBytes)
             try await connection.reply(UploadResponse(group: store.group, remoteFilename: name.text))
@@ -207,7 +207,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             }
         }
         guard let name else { throw StorageError(.EEXIST, "no unique file name after 10 tries") }
-        let entry = await store.entry(name, size: file.writtenBytes, crc32: file.crc32, created: time)
+        let entry = store.entry(name, size: file.writtenBytes, crc32: file.crc32, created: time)
         try await store.recordSource(.create, name, now: time, catalog: .upsert(entry))
         stats.succeeded(.upload, bytes: file.writtenBytes)
         try await connection.reply(UploadResponse(group: store.group, remoteFilename: name.text))
@@ -280,12 +280,19 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             // Small files: read into the header's buffer and send one packet (one write
             // instead of a write and a sendfile).
             defer { try? FileSystemCalls.close(fd, path: path) }
-            let bytes: [UInt8]
-            do { bytes = try FileSystemCalls.readRange(fd, path: path, offset: r.offset, count: Int(count)) } catch {
-                throw StorageError(.EIO, "\(error)")
+            // Read straight into the packet after the header (no intermediate copy).
+            var failure: FileSystemError? = nil
+            let read = header.writeWithUnsafeMutableBytes(minimumWritableBytes: Int(count)) { buffer in
+                do throws(FileSystemError) {
+                    return try FileSystemCalls.readFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(count)]),
+                                                    offset: r.offset, path: path)
+                } catch {
+                    failure = error
+                    return 0
+                }
             }
-            guard bytes.count == Int(count) else { throw StorageError(.EIO, "\(path) shrank while it was read") }
-            header.writeBytes(bytes)
+            if let failure { throw StorageError(.EIO, "\(failure)") }
+            guard read == Int(count) else { throw StorageError(.EIO, "\(path) shrank while it was read") }
             do { try await connection.write(header) } catch {
                 stats.downloaded(bytes: 0, complete: false)
                 throw error
@@ -340,7 +347,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             _ = unlink(newPath)
             throw StorageError(.EPERM, "cannot remove \(old): errno \(errno)")
         }
-        let entry = await store.entry(new, size: size, crc32: crc, created: time)
+        let entry = store.entry(new, size: size, crc32: crc, created: time)
         try await store.recordSource(.rename, new, now: time, extra: .renamedFrom(old.text), catalog: .rename(from: old.text, to: entry))
         return UploadResponse(group: store.group, remoteFilename: new.text)
     }
@@ -354,7 +361,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         let items = FDFSMetadata(wire: r.metadata).entries.map { CatalogMetadataItem($0.name, $0.value) }
         if r.operation == .merge && items.isEmpty { return }
         // Recorded first if the catalog does not know the file yet (a catalog not rebuilt).
-        let file = await store.entry(name, size: size, crc32: name.kind == .slave ? nil : name.block.crc32, created: mtime)
+        let file = store.entry(name, size: size, crc32: name.kind == .slave ? nil : name.block.crc32, created: mtime)
         do {
             try await store.catalog.commit(.setMetadata(file: file, items: items, merge: r.operation == .merge))
         } catch {

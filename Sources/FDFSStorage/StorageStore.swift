@@ -69,9 +69,10 @@ public actor StorageStore {
         }
         let (high, low) = cursor.next()
         sequence += 1
-        let name = RemoteFilename.hexDirectory(high) + "/" + RemoteFilename.hexDirectory(low)
+        // "Mxx/HH/LL/" without the store path part and the last slash: "HH/LL".
+        let subdirectory = RemoteFilename.format(index, high, low, "").dropFirst(4).dropLast()
         return UploadPlacement(storePathIndex: index, subdirHigh: high, subdirLow: low,
-                               directory: paths.paths[index].dataPath + "/" + name, tag: "up\(getpid())-\(sequence)")
+                               directory: paths.paths[index].dataPath + "/" + subdirectory, tag: "up\(getpid())-\(sequence)")
     }
 
     /// The name of a file just received.
@@ -99,7 +100,7 @@ public actor StorageStore {
     }
 
     /// The catalog row of a file this storage just accepted from a client.
-    public func entry(_ name: RemoteFilename, size: Int64, crc32: UInt32?, created: Int64) -> CatalogEntry {
+    public nonisolated func entry(_ name: RemoteFilename, size: Int64, crc32: UInt32?, created: Int64) -> CatalogEntry {
         CatalogEntry(fileID: name.text, group: group.rawValue, size: size, crc32: name.kind == .appender ? nil : crc32,
                      created: created, isSource: true, kind: name.kind)
     }
@@ -134,10 +135,3 @@ public actor StorageStore {
     }
 }
 
-extension RemoteFilename {
-    /// Two uppercase hex digits of a directory index.
-    static func hexDirectory(_ v: UInt8) -> String {
-        let digits = Array("0123456789ABCDEF")
-        return String([digits[Int(v >> 4)], digits[Int(v & 0xF)]])
-    }
-}

@@ -33,6 +33,7 @@ struct RunningStorage: Sendable {
 
 func withStorage<T: Sendable>(hasSpace: @escaping @Sendable (PathSpace) -> Bool = { _ in true }, stats: StorageStats = StorageStats(),
                               now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
+                              networkTimeout: Duration = .seconds(2),
                               _ body: @Sendable (RunningStorage) async throws -> T) async throws -> T {
     let base = try temporaryDirectory()
     let paths = StorePaths(paths: [StorePath(path: base + "/store0")], subdirCount: 2)
@@ -44,7 +45,7 @@ func withStorage<T: Sendable>(hasSpace: @escaping @Sendable (PathSpace) -> Bool 
                                  hasSpace: hasSpace)
     var logger = Logger(label: "test.storage")
     logger.logLevel = .critical
-    let server = FDFSServer(settings: ServerSettings(host: "127.0.0.1", port: 0, networkTimeout: .seconds(2), framingPolicy: .server(.storage)),
+    let server = FDFSServer(settings: ServerSettings(host: "127.0.0.1", port: 0, networkTimeout: networkTimeout, framingPolicy: .server(.storage)),
                             handler: StorageConnectionHandler(store: store, now: now, stats: stats), logger: logger)
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await server.run() }
