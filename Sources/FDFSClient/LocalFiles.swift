@@ -1,5 +1,5 @@
 import FDFSFileSystem
-import NIOCore
+public import NIOCore
 import NIOPosix
 #if canImport(Glibc)
 import Glibc
@@ -70,26 +70,30 @@ final class LocalFileReader: Sendable {
 
     /// The first `size` bytes in chunks of `chunkSize`. A file that shrank meanwhile throws
     /// `FDFSClientError.contentLengthMismatch`.
-    func chunks(of chunkSize: Int) -> Chunks { Chunks(file: self, chunkSize: chunkSize) }
+    func chunks(of chunkSize: Int) -> Chunks { Chunks(file: self, chunkSize: chunkSize, start: 0, end: size) }
 
+    /// Bytes `start..<end` in chunks of `chunkSize`.
     struct Chunks: AsyncSequence, Sendable {
         typealias Element = ByteBuffer
         let file: LocalFileReader
         let chunkSize: Int
+        let start: Int64
+        let end: Int64
 
-        func makeAsyncIterator() -> Iterator { Iterator(file: file, chunkSize: chunkSize) }
+        func makeAsyncIterator() -> Iterator { Iterator(file: file, chunkSize: chunkSize, offset: start, end: end) }
 
         struct Iterator: AsyncIteratorProtocol {
             let file: LocalFileReader
             let chunkSize: Int
-            var offset: Int64 = 0
+            var offset: Int64
+            let end: Int64
 
             mutating func next() async throws -> ByteBuffer? {
-                guard offset < file.size else { return nil }
-                let count = Int(Swift.min(Int64(chunkSize), file.size - offset))
+                guard offset < end else { return nil }
+                let count = Int(Swift.min(Int64(chunkSize), end - offset))
                 let chunk = try await file.read(at: offset, count: count)
                 guard chunk.readableBytes == count else {
-                    throw FDFSClientError.contentLengthMismatch(expected: file.size, actual: offset + Int64(chunk.readableBytes))
+                    throw FDFSClientError.contentLengthMismatch(expected: end, actual: offset + Int64(chunk.readableBytes))
                 }
                 offset += Int64(count)
                 return chunk
@@ -98,16 +102,35 @@ final class LocalFileReader: Sendable {
     }
 }
 
+/// A local regular file opened to be sent as the content of a streamed request, whole or a
+/// range of it (replication pushes files and appended ranges this way). `size` is its size
+/// when it was opened; the descriptor stays open, so a file unlinked meanwhile is still read.
+public struct LocalFileContent: Sendable {
+    let file: LocalFileReader
+    public var size: Int64 { file.size }
+
+    /// Opens `path`; a missing file throws `FileSystemError` with errno ENOENT.
+    public static func open(_ path: String) async throws -> LocalFileContent { LocalFileContent(file: try await LocalFileReader.open(path)) }
+
+    /// Bytes `offset..<offset + length` (clamped to `size`) in chunks of `chunkSize`.
+    public func chunks(offset: Int64 = 0, length: Int64? = nil, chunkSize: Int = StorageClient.fileChunkSize) -> some AsyncSequence<ByteBuffer, any Error> & Sendable {
+        let end = Swift.min(size, offset + (length ?? size))
+        return LocalFileReader.Chunks(file: file, chunkSize: chunkSize, start: Swift.min(offset, end), end: end)
+    }
+}
+
 /// One buffer already in memory, as content of a streamed request.
-struct SingleBuffer: AsyncSequence, Sendable {
-    typealias Element = ByteBuffer
+public struct SingleBuffer: AsyncSequence, Sendable {
+    public typealias Element = ByteBuffer
     let buffer: ByteBuffer
 
-    func makeAsyncIterator() -> Iterator { Iterator(buffer: buffer) }
+    public init(buffer: ByteBuffer) { self.buffer = buffer }
 
-    struct Iterator: AsyncIteratorProtocol {
+    public func makeAsyncIterator() -> Iterator { Iterator(buffer: buffer) }
+
+    public struct Iterator: AsyncIteratorProtocol {
         var buffer: ByteBuffer?
-        mutating func next() async -> ByteBuffer? {
+        public mutating func next() async -> ByteBuffer? {
             defer { buffer = nil }
             return buffer
         }

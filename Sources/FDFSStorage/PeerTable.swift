@@ -78,6 +78,12 @@ public struct PeerTable: Sendable, Hashable {
         return result
     }
 
+    /// A status this storage decided for a peer (the sync source moving a new member to
+    /// SYNCING or OFFLINE, cluster spec §2.3).
+    public mutating func setStatus(_ id: StorageID, _ status: StorageStatus) {
+        if let i = peers.firstIndex(where: { $0.id == id }) { peers[i].status = status }
+    }
+
     /// Retires a peer slot (deleted or changed IP, after its dispatcher drained).
     public mutating func retire(_ id: StorageID) {
         if let i = peers.firstIndex(where: { $0.id == id }) { peers[i].status = .none }

@@ -14,19 +14,24 @@ import Darwin
 /// a temporary file and are acknowledged only after the rename and the binlog record; an
 /// EINVAL reply closes the connection, as the C storage does.
 ///
-/// Serves every client command of protocol spec §5; CREATE_LINK (a sync command of trunk
-/// setups) answers EOPNOTSUPP.
+/// Serves every client command of protocol spec §5 and the storage -> storage sync commands
+/// of cluster spec §6.5 (`SyncReceiver.swift`); CREATE_LINK (a command of trunk setups)
+/// answers EOPNOTSUPP.
 public struct StorageConnectionHandler: FDFSConnectionHandler {
     let store: StorageStore
     let fileSync: FileSyncPolicy
     let now: @Sendable () -> Int64
     let stats: StorageStats
+    /// What peers' syncs delivered here, for SYNC_REPORT.
+    let progress: SyncReceiveProgress
 
-    public init(store: StorageStore, fileSync: FileSyncPolicy = FileSyncPolicy(), now: @escaping @Sendable () -> Int64, stats: StorageStats = StorageStats()) {
+    public init(store: StorageStore, fileSync: FileSyncPolicy = FileSyncPolicy(), now: @escaping @Sendable () -> Int64, stats: StorageStats = StorageStats(),
+                progress: SyncReceiveProgress = SyncReceiveProgress()) {
         self.store = store
         self.fileSync = fileSync
         self.now = now
         self.stats = stats
+        self.progress = progress
     }
 
     /// A streamed body being received.
@@ -34,18 +39,35 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         case upload(UploadFile, UploadPlacement, any UploadRequest)
         case slave(UploadFile, RemoteFilename)
         case rangeWrite(RangeWrite)
+        /// SYNC_CREATE_FILE / SYNC_UPDATE_FILE content.
+        case syncFile(SyncFileWrite)
+        /// The content of a `<name>-m` metadata file from a peer.
+        case syncMetadata(MetadataBuffer)
+        /// SYNC_APPEND_FILE / SYNC_MODIFY_FILE data and the record to write after it.
+        case syncRange(RangeWrite, ReplicaRecord)
+        /// Content read and dropped; then `error` is the reply (after `record`, if any).
+        case discard(StorageError, ReplicaRecord?)
 
         func write(_ bytes: UnsafeRawBufferPointer) throws {
             switch self {
             case .upload(let file, _, _), .slave(let file, _): try file.write(bytes)
-            case .rangeWrite(let w): try w.write(bytes)
+            case .rangeWrite(let w), .syncRange(let w, _): try w.write(bytes)
+            case .syncFile(let w): try w.file.write(bytes)
+            case .syncMetadata(let m):
+                guard Int64(m.bytes.count + bytes.count) <= StorageConnectionHandler.maxMetadataBytes else {
+                    throw StorageError(.EINVAL, "metadata of \(m.file) is too large")
+                }
+                m.bytes.append(contentsOf: bytes)
+            case .discard: break
             }
         }
 
         func abort() {
             switch self {
             case .upload(let file, _, _), .slave(let file, _): file.abort()
-            case .rangeWrite(let w): w.close()
+            case .rangeWrite(let w), .syncRange(let w, _): w.close()
+            case .syncFile(let w): w.file.abort()
+            case .syncMetadata, .discard: break
             }
         }
     }
@@ -54,6 +76,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         stats.connectionOpened(); defer { stats.connectionClosed() }
         var incoming: Incoming? = nil
         var head: (FDFSHeader, ByteBuffer)? = nil
+        let sync = SyncConnectionState()
         do {
             for try await frame in connection.inbound {
                 switch frame {
@@ -74,7 +97,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                     if let current = incoming {
                         incoming = nil
                         do {
-                            closeAfter = try await finish(current, connection)
+                            closeAfter = try await finish(current, connection, sync)
                         } catch let error as StorageError {
                             // The whole body was consumed: only EINVAL closes, as in C.
                             current.abort()
@@ -82,7 +105,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                             closeAfter = error.status == .EINVAL
                         }
                     } else {
-                        closeAfter = try await serve(header, body, connection)
+                        closeAfter = try await serve(header, body, connection, sync)
                     }
                     if closeAfter {
                         connection.close()
@@ -101,6 +124,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     /// The fixed part of a streaming request arrived: prepare where its content goes.
     func beginStream(_ header: FDFSHeader, _ body: ByteBuffer) async throws -> Incoming {
         let request = try CommandRegistry.decodeRequest(header: header, body: body, role: .storage)
+        if let sync = try await beginSyncStream(request) { return sync }
         switch request {
         case let r as AppendFileRequest:
             let (name, path) = try await appenderFile(r.filename)
@@ -140,8 +164,10 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         return (name, path)
     }
 
-    func finish(_ incoming: Incoming, _ connection: FDFSConnection) async throws -> Bool {
+    func finish(_ incoming: Incoming, _ connection: FDFSConnection, _ sync: SyncConnectionState) async throws -> Bool {
         switch incoming {
+        case .syncFile, .syncMetadata, .syncRange, .discard:
+            return try await finishSync(incoming, connection, sync)
         case .upload(let file, let placement, let request):
             return try await finishUpload((file, placement, request), connection)
         case .slave(let file, let name):
@@ -215,9 +241,10 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     }
 
     /// The non-streaming commands. Returns whether the connection must close (after EINVAL).
-    func serve(_ header: FDFSHeader, _ body: ByteBuffer, _ connection: FDFSConnection) async throws -> Bool {
+    func serve(_ header: FDFSHeader, _ body: ByteBuffer, _ connection: FDFSConnection, _ sync: SyncConnectionState) async throws -> Bool {
         do {
             let request = try CommandRegistry.decodeRequest(header: header, body: body, role: .storage)
+            if let closeAfter = try await serveSync(request, connection, sync) { return closeAfter }
             switch request {
             case is ActiveTestRequest:
                 try await connection.reply(EmptyBody())
@@ -367,7 +394,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         } catch {
             throw StorageError(.EIO, "\(error)")
         }
-        try await store.recordSource(.update, name, now: now(), catalog: nil)
+        try await store.recordSourceMetadata(name, now: now())
     }
 
     /// GET_METADATA (15): the stored entries sorted by name. A file without metadata gets an
@@ -444,9 +471,14 @@ final class RangeWrite {
         }
     }
 
-    /// Syncs when asked and returns the file's size and mtime (the A/M record's timestamp, §5.3).
-    func finish(sync: Bool) throws(StorageError) -> (size: Int64, mtime: Int64) {
+    /// Syncs when asked, sets the mtime when given (a replica keeps the source's time) and
+    /// returns the file's size and mtime (the A/M record's timestamp, §5.3).
+    func finish(sync: Bool, modificationTime: Int64? = nil) throws(StorageError) -> (size: Int64, mtime: Int64) {
         if sync { do { try FileSystemCalls.sync(descriptor, path: path) } catch { throw StorageError(.EIO, "\(error)") } }
+        if let modificationTime {
+            var times = [timespec(tv_sec: Int(modificationTime), tv_nsec: 0), timespec(tv_sec: Int(modificationTime), tv_nsec: 0)]
+            _ = futimens(descriptor, &times)
+        }
         return try regularFileStatus(path)
     }
 

@@ -74,7 +74,9 @@ public struct StorageService: Service {
         let settings = try ServerSettings(bindAddresses: c.service.bindAddresses, port: c.port, maxConnections: c.service.maxConnections,
                                           networkTimeoutSeconds: c.service.networkTimeoutSeconds, allowHosts: c.service.allowHosts,
                                           role: .storage, limits: FDFSLimits(maxBufferedBodyBytes: c.service.buffSizeBytes - FDFSHeader.size))
-        let handler = StorageConnectionHandler(store: store, fileSync: FileSyncPolicy(afterWrittenBytes: c.fsyncAfterWrittenBytes, beforeReply: c.fsyncBeforeReply), now: now, stats: stats)
+        let progress = SyncReceiveProgress()
+        let handler = StorageConnectionHandler(store: store, fileSync: FileSyncPolicy(afterWrittenBytes: c.fsyncAfterWrittenBytes, beforeReply: c.fsyncBeforeReply),
+                                               now: now, stats: stats, progress: progress)
         let server = FDFSServer(settings: settings, handler: handler, logger: logger)
 
         // Reporters (§1.2).
@@ -100,7 +102,20 @@ public struct StorageService: Service {
                                    f.syncSourceServer = info.sourceID?.rawValue ?? ""
                                    f.syncUntilTimestamp = info.untilTimestamp
                                    try? f.save(path: flagPath)
-                               }, stats: stats)
+                               }, stats: stats, progress: progress)
+
+        // Replication (cluster spec §6): one sync task per peer.
+        var syncSettings = SyncSettings(basePath: c.basePath, ownPort: c.port, useStorageID: parameters["use_storage_id"] == "1")
+        syncSettings.heartBeatInterval = .seconds(c.heartBeatIntervalSeconds)
+        syncSettings.syncWait = .milliseconds(c.syncWaitMilliseconds)
+        syncSettings.syncInterval = .milliseconds(c.syncIntervalMilliseconds)
+        syncSettings.markFrequency = c.writeMarkFileFrequency
+        syncSettings.connectTimeout = .seconds(c.service.connectTimeoutSeconds)
+        syncSettings.skipInvalidRecords = c.fileSyncSkipInvalidRecord
+        syncSettings.bindAddress = bind
+        var calls = TrackerCalls(trackers: trackers, bindAddress: bind, logger: logger)
+        calls.connectTimeout = .seconds(c.service.connectTimeoutSeconds)
+        let sync = SyncService(node: node, store: store, settings: syncSettings, calls: calls, board: SyncLagBoard(), logger: logger)
         logger.info("storage starting", metadata: ["fdfs.group": "\(group)", "fdfs.ip": "\(ownIP)", "fdfs.port": "\(c.port)"])
         do {
             try await withThrowingDiscardingTaskGroup { tasks in
@@ -121,6 +136,7 @@ public struct StorageService: Service {
                     let r = TrackerReporter(node: node, trackerIndex: i, logger: logger)
                     tasks.addTask { await r.run() }
                 }
+                tasks.addTask { await sync.run() }
             }
         } catch {
             _ = try? await keeper.save()

@@ -170,6 +170,15 @@ public final class StorageStats: @unchecked Sendable {
         }
     }
 
+    /// A peer's sync record was applied here: `last_sync_update`.
+    public func syncApplied() {
+        let time = now()
+        update { s in
+            s.counters.lastSyncUpdate = time
+            s.changeCount &+= 1
+        }
+    }
+
     public func connectionOpened() {
         update { s in
             s.currentConnections += 1

@@ -18,6 +18,20 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(status): \(message)" }
 }
 
+/// The `<name>-m` form by which the binlog and the sync commands name a file's metadata
+/// (the C storage keeps metadata in such a side file; we keep it in the catalog).
+public enum MetadataName {
+    public static let suffix = "-m"
+
+    public static func filename(of name: RemoteFilename) -> String { name.text + suffix }
+
+    /// The file whose metadata `filename` names, or nil when it is not a metadata name.
+    public static func file(_ filename: String, storePathCount: Int) -> RemoteFilename? {
+        guard filename.hasSuffix(suffix) else { return nil }
+        return try? RemoteFilename(parsing: filename.dropLast(suffix.count), storePathCount: storePathCount)
+    }
+}
+
 /// Where a new file goes: its store path, directory and the temporary name tag.
 public struct UploadPlacement: Sendable, Hashable {
     public var storePathIndex: Int
@@ -90,14 +104,36 @@ public actor StorageStore {
     /// queues its catalog change (written with the next batch).
     public func recordSource(_ kind: BinlogOperation.Kind, _ name: RemoteFilename, now: Int64, extra: BinlogRecord.Extra = .none,
                              catalog change: CatalogChange?) async throws(StorageError) {
+        try await record(BinlogOperation(kind: kind, isSource: true), filename: name.text, timestamp: now, extra: extra, catalog: change)
+    }
+
+    /// A metadata change of a client: `U <name>-m`, the record C storages write for the
+    /// rewritten metadata file (our metadata lives in the catalog; the name keeps the binlog
+    /// readable by C peers and tells our sync to push metadata, cluster spec §5.3).
+    public func recordSourceMetadata(_ name: RemoteFilename, now: Int64) async throws(StorageError) {
+        try await record(.sourceUpdate, filename: MetadataName.filename(of: name), timestamp: now, extra: .none, catalog: nil)
+    }
+
+    /// Records a write a peer's sync applied here (lower-case letter, the source's timestamp,
+    /// cluster spec §6.4), then queues its catalog change.
+    public func recordReplica(_ kind: BinlogOperation.Kind, filename: String, timestamp: Int64, extra: BinlogRecord.Extra = .none,
+                              catalog change: CatalogChange?) async throws(StorageError) {
+        try await record(BinlogOperation(kind: kind, isSource: false), filename: filename, timestamp: timestamp, extra: extra, catalog: change)
+    }
+
+    func record(_ operation: BinlogOperation, filename: String, timestamp: Int64, extra: BinlogRecord.Extra,
+                catalog change: CatalogChange?) async throws(StorageError) {
         do {
-            let record = try BinlogRecord(timestampSeconds: now, operation: BinlogOperation(kind: kind, isSource: true), filename: name.text, extra: extra)
+            let record = try BinlogRecord(timestampSeconds: max(0, timestamp), operation: operation, filename: filename, extra: extra)
             _ = try binlog.append(record)
         } catch {
             throw StorageError(.EIO, "binlog: \(error)")
         }
         if let change { await catalog.enqueue(change) }
     }
+
+    /// Where the binlog ends now: every record before it reached the kernel.
+    public var binlogEnd: BinlogPosition { binlog.position }
 
     /// The catalog row of a file this storage just accepted from a client.
     public nonisolated func entry(_ name: RemoteFilename, size: Int64, crc32: UInt32?, created: Int64) -> CatalogEntry {

@@ -49,14 +49,18 @@ public actor StorageNode {
     let persist: @Sendable (Bool, SyncInfo) -> Void
     /// The live counters sent with heartbeats; nil: every BEAT is empty.
     public nonisolated let stats: StorageStats?
+    /// What peers' syncs delivered here, sent in SYNC_REPORT; nil: no reports.
+    public nonisolated let progress: SyncReceiveProgress?
 
     /// `persist(syncOldDone, source)` is called whenever the sync bookkeeping changes, to
     /// rewrite `.data_init_flag`.
     public init(settings: ReporterSettings, joinTime: Int64, upTime: Int64, syncOldDone: Bool, syncSource: SyncInfo,
                 disk: @escaping @Sendable () -> [ReportDiskUsageRequest.PathUsage],
-                persist: @escaping @Sendable (Bool, SyncInfo) -> Void = { _, _ in }, stats: StorageStats? = nil) {
+                persist: @escaping @Sendable (Bool, SyncInfo) -> Void = { _, _ in }, stats: StorageStats? = nil,
+                progress: SyncReceiveProgress? = nil) {
         self.settings = settings
         self.stats = stats
+        self.progress = progress
         self.joinTime = joinTime
         self.upTime = upTime
         self.syncOldDone = syncOldDone
@@ -107,6 +111,18 @@ public actor StorageNode {
     }
 
     func diskUsage() -> [ReportDiskUsageRequest.PathUsage] { disk() }
+
+    /// See `PeerTable.setStatus`.
+    public func setPeerStatus(_ id: StorageID, _ status: StorageStatus) { peers?.setStatus(id, status) }
+
+    /// The SYNC_REPORT entries (cluster spec §1.7): every known peer in peer-table order with
+    /// the newest source timestamp received from it (0: nothing yet); nil without peers.
+    func syncReport(_ synced: [StorageID: Int64]) -> SyncReportRequest? {
+        guard let peers, !peers.peers.isEmpty else { return nil }
+        return SyncReportRequest(entries: peers.peers.prefix(PeerTable.maxPeers).map {
+            SyncReportRequest.Entry(peerID: $0.id, syncedTimestamp: Int32(truncatingIfNeeded: synced[$0.id] ?? 0))
+        })
+    }
 }
 
 /// One reporter per tracker (cluster spec §1.2): connect (from `bind_addr`), GET_MY_IP once,
@@ -182,8 +198,18 @@ public struct TrackerReporter: Service {
         var lastDisk: ContinuousClock.Instant? = nil
         // The change count of the statistics last sent on this connection (none yet).
         var sentStatistics: UInt64? = nil
+        // The change count of the sync progress last reported on this connection.
+        var sentProgress: UInt64? = nil
         while !Task.isCancelled {
             let now = clock.now
+            if let progress = node.progress {
+                // SYNC_REPORT as soon as something new arrived (reads of fresh files are routed by it).
+                let (change, synced) = progress.snapshot()
+                if change != sentProgress, let report = await node.syncReport(synced) {
+                    try await applied(try await link.request(report), link)
+                    sentProgress = change
+                }
+            }
             if lastBeat == nil || now - lastBeat! >= s.heartBeatInterval {
                 let (beat, change) = Self.beat(node.stats, lastSent: sentStatistics)
                 try await applied(try await link.request(beat), link)

@@ -75,6 +75,16 @@ public final class UploadFile {
     /// Moves the file to `name` in the same directory. Fails with EEXIST (and leaves the
     /// existing file untouched) when that name is taken.
     public func commit(as name: String, modificationTime: Int64? = nil) throws(FileSystemError) {
+        try place(as: name, modificationTime: modificationTime, replacing: false)
+    }
+
+    /// Moves the file to `name` in the same directory, replacing a file of that name
+    /// atomically (a replica received again, or rewritten in full).
+    public func replace(as name: String, modificationTime: Int64? = nil) throws(FileSystemError) {
+        try place(as: name, modificationTime: modificationTime, replacing: true)
+    }
+
+    func place(as name: String, modificationTime: Int64?, replacing: Bool) throws(FileSystemError) {
         precondition(descriptor >= 0, "commit twice")
         let path = directory + "/" + name
         do throws(FileSystemError) {
@@ -86,9 +96,13 @@ public final class UploadFile {
             let fd = descriptor
             descriptor = -1
             try FileSystemCalls.close(fd, path: temporaryPath)
-            // link() refuses to replace an existing name, unlike rename().
-            if link(temporaryPath, path) != 0 { throw FileSystemCalls.error("link", path) }
-            _ = unlink(temporaryPath)
+            if replacing {
+                if rename(temporaryPath, path) != 0 { throw FileSystemCalls.error("rename", path) }
+            } else {
+                // link() refuses to replace an existing name, unlike rename().
+                if link(temporaryPath, path) != 0 { throw FileSystemCalls.error("link", path) }
+                _ = unlink(temporaryPath)
+            }
             if policy.beforeReply { try FileSystemCalls.syncDirectory(directory) }
         } catch {
             if descriptor >= 0 { try? FileSystemCalls.close(descriptor, path: temporaryPath) }

@@ -1,0 +1,182 @@
+import FDFSClient
+import FDFSFileSystem
+import FDFSModel
+import FDFSProtocol
+import FDFSStorageEngine
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A peer refused a pushed record: the session ends and the record is pushed again.
+struct PushRefused: Error, CustomStringConvertible {
+    var record: BinlogRecord
+    var status: FDFSStatus
+    var description: String { "the peer answered \(status) (\(status.meaning)) to \(record)" }
+}
+
+/// Pushes binlog records to one peer over one connection, with the commands and reply rules
+/// of cluster spec §6.5: an EEXIST on create or an ENOENT on delete is success, an append the
+/// peer cannot place is answered by the whole file, and a record whose file is gone here is
+/// done without sending anything. Returns only when the peer confirmed the record.
+struct RecordPusher {
+    let link: FDFSClientConnection
+    let store: StorageStore
+    let group: GroupName
+    let storePaths: [StorePath]
+    /// The previous create was answered EEXIST: ask QUERY_FILE_INFO before sending content.
+    var lastCreateExisted = false
+
+    init(link: FDFSClientConnection, store: StorageStore, group: GroupName, storePaths: [StorePath]) {
+        self.link = link
+        self.store = store
+        self.group = group
+        self.storePaths = storePaths
+    }
+
+    mutating func push(_ record: BinlogRecord, syncDirectory: String) async throws {
+        let ts = Int32(truncatingIfNeeded: record.timestampSeconds)
+        if let file = MetadataName.file(record.filename, storePathCount: storePaths.count) {
+            return try await pushMetadata(record, file: file, timestamp: ts)
+        }
+        guard let name = try? RemoteFilename(parsing: record.filename, storePathCount: storePaths.count) else {
+            // Not a name of ours (another store path count, a foreign tool): nothing to send.
+            return
+        }
+        let path = storePaths[name.storePathIndex].absolutePath(name)
+        switch (record.operation.kind, record.operation.isSource) {
+        case (.create, _):
+            try await pushWhole(record, name: name, path: path, create: true)
+        case (.update, _):
+            try await pushWhole(record, name: name, path: path, create: false)
+        case (.delete, _):
+            var info = stat()
+            // Created again since: the newer create carries it.
+            if lstat(path, &info) == 0 { return }
+            try expect(record, try await call(SyncDeleteFileRequest(timestamp: ts, group: group, filename: name.text)), [.ENOENT])
+        case (.append, true), (.modify, true):
+            guard case .range(let offset, let length) = record.extra else { return }
+            guard let file = try await open(path) else { return }
+            // The file shrank since (truncated): a later record brings it to its state.
+            guard file.size >= offset + length else { return }
+            let request: any SyncRangeRequest = record.operation.kind == .append
+                ? SyncAppendFileRequest(timestamp: ts, group: group, filename: name.text, offset: offset, length: length)
+                : SyncModifyFileRequest(timestamp: ts, group: group, filename: name.text, offset: offset, length: length)
+            let status = try await stream(request, file.chunks(offset: offset, length: length), length: length)
+            if status == .ENOENT {
+                // The peer cannot place the range (missing file, other size): send it whole.
+                try await pushWhole(record, name: name, path: path, create: false)
+                return
+            }
+            try expect(record, status, [.EEXIST])
+        case (.truncate, true):
+            guard case .sizes(let old, let new) = record.extra else { return }
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return }
+            let status = try await call(SyncTruncateFileRequest(timestamp: ts, group: group, filename: name.text, oldSize: old, newSize: new))
+            if status == .ENOENT {
+                // C retries this forever (cluster spec §10.8); the whole file settles it.
+                try await pushWhole(record, name: name, path: path, create: false)
+                return
+            }
+            try expect(record, status, [.EEXIST])
+        case (.link, _):
+            var info = stat()
+            guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK, case .linkTarget(let source) = record.extra else { return }
+            try expect(record, try await call(SyncCreateLinkRequest(timestamp: ts, group: group, firstName: name.text, secondName: source)), [.ENOENT])
+        case (.rename, true):
+            guard case .renamedFrom(let old) = record.extra else { return }
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return }
+            let status = try await call(SyncRenameFileRequest(timestamp: ts, group: group, firstName: name.text, secondName: old))
+            if status == .ENOENT {
+                try await pushWhole(record, name: name, path: path, create: true)
+                return
+            }
+            try expect(record, status, [.EEXIST])
+        case (.rename, false):
+            // Forwarded to a new member: the file under its new name.
+            try await pushWhole(record, name: name, path: path, create: true)
+        case (.append, false), (.modify, false), (.truncate, false):
+            // Never forwarded (§6.2); the designated source sends whole files instead.
+            return
+        }
+    }
+
+    /// SYNC_CREATE_FILE / SYNC_UPDATE_FILE with the file as it is now.
+    mutating func pushWhole(_ record: BinlogRecord, name: RemoteFilename, path: String, create: Bool) async throws {
+        let ts = Int32(truncatingIfNeeded: record.timestampSeconds)
+        guard let file = try await open(path) else { return }
+        var create = create
+        if create && lastCreateExisted {
+            // The peer may have it already (a resent stretch): compare sizes before sending.
+            let query = try await link.send(QueryFileInfoRequest(group: group, filename: name.text, flags: QueryFileInfoRequest.flagNoCRC32)
+                .requestPacket(allocator: link.channel.allocator))
+            switch FDFSStatus(query.header.status) {
+            case .success:
+                let info = try FileInfoResponse.decode(body: query.body, command: QueryFileInfoRequest.command)
+                if info.fileSize == file.size {
+                    let status = try await call(SyncCreateFileRequest(timestamp: ts, group: group, filename: name.text, fileSize: file.size, hasContent: false))
+                    try expect(record, status, [.EEXIST])
+                    return
+                }
+                create = false
+            case .ENOENT:
+                break
+            case let other:
+                throw PushRefused(record: record, status: other)
+            }
+        }
+        let request: any SyncFileRequest = create
+            ? SyncCreateFileRequest(timestamp: ts, group: group, filename: name.text, fileSize: file.size)
+            : SyncUpdateFileRequest(timestamp: ts, group: group, filename: name.text, fileSize: file.size)
+        let status = try await stream(request, file.chunks(), length: file.size)
+        try expect(record, status, [.EEXIST])
+        lastCreateExisted = status == .EEXIST
+    }
+
+    /// A `<name>-m` record: the file's metadata from the catalog, as the content of a
+    /// metadata file (SYNC_UPDATE_FILE), or its removal (SYNC_DELETE_FILE).
+    func pushMetadata(_ record: BinlogRecord, file: RemoteFilename, timestamp ts: Int32) async throws {
+        var info = stat()
+        let exists = lstat(storePaths[file.storePathIndex].absolutePath(file), &info) == 0
+        switch record.operation.kind {
+        case .create, .update:
+            guard exists else { return }
+            let items = try await store.catalog.metadata(of: file.text)
+            let bytes = FDFSMetadata(items.map { FDFSMetadata.Entry($0.name, $0.value) }).wireBytes
+            let request = SyncUpdateFileRequest(timestamp: ts, group: group, filename: record.filename, fileSize: Int64(bytes.count))
+            try expect(record, try await stream(request, SingleBuffer(buffer: ByteBuffer(bytes: bytes)), length: Int64(bytes.count)), [.EEXIST])
+        case .delete:
+            try expect(record, try await call(SyncDeleteFileRequest(timestamp: ts, group: group, filename: record.filename)), [.ENOENT])
+        default:
+            return
+        }
+    }
+
+    /// The local file, nil when it is gone (the record is then done).
+    func open(_ path: String) async throws -> LocalFileContent? {
+        do {
+            return try await LocalFileContent.open(path)
+        } catch let error as FileSystemError where error.errno == ENOENT {
+            return nil
+        }
+    }
+
+    func call<R: FDFSRequest>(_ request: R) async throws -> FDFSStatus {
+        FDFSStatus(try await link.send(request.requestPacket(allocator: link.channel.allocator)).header.status)
+    }
+
+    func stream<R: FDFSStreamingRequest, C: AsyncSequence>(_ request: R, _ content: C, length: Int64) async throws -> FDFSStatus
+    where C.Element == ByteBuffer {
+        let head = request.requestPacket(allocator: link.channel.allocator)
+        return FDFSStatus(try await link.send(head: head, content: content, contentLength: length).header.status)
+    }
+
+    /// 0 or one of `alsoDone` confirms the record; anything else ends the session.
+    func expect(_ record: BinlogRecord, _ status: FDFSStatus, _ alsoDone: [FDFSStatus]) throws {
+        guard status == .success || alsoDone.contains(status) else { throw PushRefused(record: record, status: status) }
+    }
+}
