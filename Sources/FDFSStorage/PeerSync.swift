@@ -2,7 +2,7 @@ import FDFSClient
 import FDFSFileSystem
 public import FDFSModel
 import FDFSProtocol
-public import FDFSStorageEngine
+import FDFSStorageEngine
 public import Logging
 import NIOCore
 #if canImport(Glibc)

@@ -132,13 +132,14 @@ extension ClusterState {
     }
 
     /// Whether storage `i` already has a file created at `timestamp` on `source`: it is the
-    /// source, or it reported data from the source at or after that time (docs/routing.md).
+    /// source, or it reported data from the source stamped after that second (a record of the
+    /// same second says nothing of the other files of that second; docs/routing.md).
     func has(_ g: GroupState, _ i: Int, sourceIndex: Int?, timestamp: Int64) -> Bool {
         if i == sourceIndex { return true }
         guard let src = sourceIndex else {
             return false
         }
-        return (g.synced[g.storages[src].id]?[g.storages[i].id] ?? 0) >= timestamp
+        return (g.synced[g.storages[src].id]?[g.storages[i].id] ?? 0) > timestamp
     }
 
     /// QUERY_FETCH_ONE (102) and QUERY_FETCH_ALL (105): only storages that have the file.

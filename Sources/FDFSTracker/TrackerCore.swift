@@ -58,6 +58,9 @@ public actor TrackerCore {
             if let refusal = await bootstrapFromPeers(join, session: session) { return .error(refusal) }
         }
         let reply: TrackerReply
+        // Storage commands may move statuses: each change is logged.
+        let before = StorageToTrackerCommand(rawValue: type(of: request).command) != nil ? statuses() : nil
+        defer { if let before { logStatusChanges(from: before) } }
         if let r = request as? ChangelogRequest {
             reply = changelogPiece(r, session: session)
         } else if request is GetSysFilesStartRequest || request is GetSysFilesEndRequest || request is GetOneSysFileRequest {
@@ -70,6 +73,24 @@ public actor TrackerCore {
             logger.info("request refused", metadata: ["fdfs.command": "\(type(of: request).command)", "fdfs.peer": "\(session.peerIP)", "fdfs.error": "\(e)"])
         }
         return reply
+    }
+
+    /// Every storage's status, by group and id.
+    func statuses() -> [String: StorageStatus] {
+        var out: [String: StorageStatus] = [:]
+        for (name, g) in state.groups {
+            for s in g.storages { out[name.rawValue + "/" + s.id.rawValue] = s.status }
+        }
+        return out
+    }
+
+    /// One info line per storage whose status differs from `before`.
+    func logStatusChanges(from before: [String: StorageStatus]) {
+        for (key, status) in statuses().sorted(by: { $0.key < $1.key }) where before[key] != status {
+            logger.info("storage status changed", metadata: [
+                "fdfs.storage": "\(key)", "fdfs.from": "\(before[key].map { $0.name } ?? "(new)")", "fdfs.to": "\(status.name)",
+            ])
+        }
     }
 
     /// STORAGE_CHANGELOG_REQ (77): the piece of the changelog after the requester's offset.
@@ -127,13 +148,17 @@ public actor TrackerCore {
     public func disconnect(_ session: TrackerSession) {
         if let owner = session.copyOwner, systemFilesCopy?.owner == owner { systemFilesCopy = nil }
         guard let key = session.storage else { return }
+        let before = statuses()
         state.disconnect(session: session)
+        logStatusChanges(from: before)
         logger.info("storage disconnected", metadata: ["fdfs.storage": "\(key)"])
         perform(state.takeActions())
     }
 
     /// The periodic liveness check.
     public func checkLiveness() {
+        let before = statuses()
+        defer { logStatusChanges(from: before) }
         for key in state.checkLiveness(now: now()) {
             logger.warning("storage stopped beating, now OFFLINE", metadata: ["fdfs.storage": "\(key)"])
         }

@@ -256,12 +256,13 @@ final class Harness {
             #expect(r.storages.map(\.ipAddress) == ["10.0.0.1"])
         }
         #expect(h.ok("c", QueryFetchAllRequest(group: Harness.group, filename: name), as: QueryFetchResponse.self)?.storages.count == 1)
-        // B reports data from A up to one second before the file: still not B.
+        // B reports data from A up to the file's own second: still not B (another file of
+        // that second may not have reached it).
         let report = { (ts: Int32) in SyncReportRequest(entries: [.init(peerID: try! StorageID("10.0.0.1"), syncedTimestamp: ts)]) }
-        _ = h.ok("10.0.0.2", report(Self.fileTime - 1), as: ChangeNotification.self)
-        #expect(h.ok("c", QueryFetchAllRequest(group: Harness.group, filename: name), as: QueryFetchResponse.self)?.storages.count == 1)
-        // At the file's creation time: B has it.
         _ = h.ok("10.0.0.2", report(Self.fileTime), as: ChangeNotification.self)
+        #expect(h.ok("c", QueryFetchAllRequest(group: Harness.group, filename: name), as: QueryFetchResponse.self)?.storages.count == 1)
+        // A record of a later second: B has it.
+        _ = h.ok("10.0.0.2", report(Self.fileTime + 1), as: ChangeNotification.self)
         #expect(h.ok("c", QueryFetchAllRequest(group: Harness.group, filename: name), as: QueryFetchResponse.self)?.storages.map(\.ipAddress)
                 == ["10.0.0.1", "10.0.0.2"])
         // With the source gone, B still serves it; a newer file it lacks is ENOENT.
