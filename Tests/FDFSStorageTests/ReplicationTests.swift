@@ -12,8 +12,22 @@ import Testing
 @Suite(.serialized) struct ReplicationTests {
     static let group = GroupCluster.group
 
-    /// Ports for one test: random within a range no sample or other test uses.
-    static func basePort() -> Int { 43000 + Int.random(in: 0..<200) * 5 }
+    /// Ports for one test: random within a range no sample or other test uses, below the
+    /// kernel's ephemeral range (32768...) so that no client socket holds them.
+    static func basePort() -> Int { 25000 + Int.random(in: 0..<600) * 5 }
+
+    /// Runs `body` with a new cluster of `count` storages (not started) and stops every
+    /// process afterwards, also when `body` fails.
+    static func withCluster(_ count: Int, _ body: (GroupCluster) async throws -> Void) async throws {
+        let cluster = try GroupCluster(storageCount: count, basePort: basePort())
+        do {
+            try await body(cluster)
+        } catch {
+            await cluster.stopAll()
+            throw error
+        }
+        await cluster.stopAll()
+    }
 
     static func fileID(_ name: String) throws -> FileID { FileID(group: group, remoteFilename: try RemoteFilename(parsing: name)) }
 
@@ -51,8 +65,7 @@ import Testing
     /// 500 upload-then-download pairs through the tracker all succeed.
     @Test(.timeLimit(.minutes(10)))
     func twoThousandFilesThenANewMemberThenReadAfterWrite() async throws {
-        let cluster = try GroupCluster(storageCount: 3, basePort: Self.basePort())
-        defer { Task { [cluster] in await cluster.stopAll() } }
+        try await Self.withCluster(3) { cluster in
         try cluster.start(0)
         try cluster.start(1)
         try await cluster.waitUntilActive([0, 1])
@@ -139,5 +152,168 @@ import Testing
         await tracker.close()
         print("read-after-write: 500 pairs, \(failures.count) failed; downloads served by port \(servedBy.sorted { $0.key < $1.key })")
         #expect(failures.isEmpty, "\(failures.prefix(5))")
+        }
+    }
+
+    /// Every kind of write made on A and on B (appender upload, append, modify, truncate,
+    /// metadata overwrite and merge, slave upload, delete, regenerate) converges on all three.
+    @Test(.timeLimit(.minutes(5)))
+    func everyKindOfWriteOnTwoMembersConvergesOnAll() async throws {
+        try await Self.withCluster(3) { cluster in
+        for i in 0..<3 { try cluster.start(i) }
+        try await cluster.waitUntilActive([0, 1, 2])
+
+        var expected: [String: (size: Int64, crc: UInt32)] = [:]
+        var metadata: [String: FDFSMetadata] = [:]
+        var gone: [String] = []
+        for origin in [0, 1] {
+            let client = try await cluster.client(origin)
+            let tag = UInt8(origin + 1)
+            // A normal file with metadata (overwrite, then merge) and a slave of it.
+            let normal = [UInt8](repeating: tag, count: 3000)
+            let n = try await client.uploadFile(.bytes(normal), fileExtension: "jpg").fileID()
+            try await client.setMetadata(n, FDFSMetadata([.init("width", "100"), .init("origin", "\(origin)")]))
+            try await client.setMetadata(n, FDFSMetadata([.init("height", "50")]), operation: .merge)
+            expected[n.remoteFilename.text] = (3000, CRC32.checksum(normal))
+            metadata[n.remoteFilename.text] = FDFSMetadata([.init("height", "50"), .init("origin", "\(origin)"), .init("width", "100")])
+            let slaveBytes = [UInt8](repeating: tag &+ 10, count: 700)
+            let slave = try await client.uploadSlaveFile(.bytes(slaveBytes), master: n, prefix: "_s", fileExtension: "jpg").fileID()
+            expected[slave.remoteFilename.text] = (700, CRC32.checksum(slaveBytes))
+            // An appender: append, modify, truncate.
+            var content = [UInt8](repeating: tag &+ 20, count: 1000)
+            let p = try await client.uploadAppenderFile(.bytes(content), fileExtension: "log").fileID()
+            let more = [UInt8](repeating: tag &+ 30, count: 500)
+            try await client.appendFile(p, .bytes(more))
+            content += more
+            let patch = [UInt8](repeating: tag &+ 40, count: 100)
+            try await client.modifyFile(p, at: 200, .bytes(patch))
+            content.replaceSubrange(200..<300, with: patch)
+            try await client.truncateFile(p, to: 1200)
+            content = Array(content[0..<1200])
+            expected[p.remoteFilename.text] = (1200, CRC32.checksum(content))
+            // Deleted after upload.
+            let d = try await client.uploadFile(.bytes([1, 2, 3]), fileExtension: "tmp").fileID()
+            try await client.deleteFile(d)
+            gone.append(d.remoteFilename.text)
+            // An appender renamed to a regular file.
+            let renamedBytes = [UInt8](repeating: tag &+ 50, count: 900)
+            let old = try await client.uploadAppenderFile(.bytes(renamedBytes), fileExtension: "txt").fileID()
+            let new = try await client.regenerateAppenderFilename(old).fileID()
+            expected[new.remoteFilename.text] = (900, CRC32.checksum(renamedBytes))
+            gone.append(old.remoteFilename.text)
+            await client.close()
+        }
+        for i in 0..<3 {
+            try await cluster.waitForFiles(expected, on: i, timeout: .seconds(60))
+            try await cluster.waitForAbsence(gone, on: i)
+            let deadline = ContinuousClock.now + .seconds(30)
+            for (name, want) in metadata {
+                var got = FDFSMetadata()
+                while ContinuousClock.now < deadline {
+                    let client = try await cluster.client(i)
+                    got = try await client.getMetadata(try Self.fileID(name))
+                    await client.close()
+                    if got == want { break }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                #expect(got == want, "metadata of \(name) on \(cluster.ids[i])")
+            }
+        }
+        }
+    }
+
+    /// B killed (SIGKILL) while it receives, and A killed while it sends: after restarts
+    /// every file is on B, none corrupt. Also measures the A -> B throughput of a backlog.
+    @Test(.timeLimit(.minutes(8)))
+    func killedReceiverAndKilledSenderConverge() async throws {
+        try await Self.withCluster(2) { cluster in
+        try cluster.start(0)
+        try cluster.start(1)
+        try await cluster.waitUntilActive([0, 1])
+        let binlogB = cluster.basePath(1) + "/data/sync/binlog.000"
+        func receivedByB() -> Int {
+            ((try? String(contentsOfFile: binlogB, encoding: .utf8)) ?? "").split(separator: "\n").count
+        }
+
+        // Throughput: a backlog of 1,000 files on A, pushed once B is back.
+        await cluster.stop(1)
+        var (files, samples, bytes) = try await Self.upload(1000, to: 0, in: cluster, seed: 11)
+        try cluster.start(1)
+        try await cluster.waitUntilActive([1])
+        let backlogStart = ContinuousClock.now
+        try await cluster.waitForFiles(files, on: 1, timeout: .seconds(180))
+        let took = (ContinuousClock.now - backlogStart).seconds
+        print(String(format: "backlog A->B: 1,000 files (%.1f MB) in %.2f s after B was ACTIVE: %.0f files/s, %.1f MB/s",
+                     Double(bytes) / 1e6, took, 1000 / took, Double(bytes) / 1e6 / took))
+
+        // B killed in the middle of receiving.
+        await cluster.stop(1)
+        let before = receivedByB()
+        let second = try await Self.upload(1000, to: 0, in: cluster, seed: 12)
+        files.merge(second.files) { a, _ in a }
+        samples.merge(second.samples) { a, _ in a }
+        try cluster.start(1)
+        var deadline = ContinuousClock.now + .seconds(60)
+        while receivedByB() < before + 100 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let atKill = receivedByB() - before
+        cluster.kill(1)
+        print("B killed after receiving \(atKill) of 1,000 records")
+        #expect(atKill < 1000, "B had everything before the kill: the test did not cut a transfer")
+        try cluster.start(1)
+        try await cluster.waitForFiles(files, on: 1, timeout: .seconds(180))
+        try await Self.checkSamples(samples, on: 1, in: cluster)
+
+        // A killed in the middle of sending.
+        await cluster.stop(1)
+        let before2 = receivedByB()
+        let third = try await Self.upload(1000, to: 0, in: cluster, seed: 13)
+        files.merge(third.files) { a, _ in a }
+        samples.merge(third.samples) { a, _ in a }
+        try cluster.start(1)
+        deadline = ContinuousClock.now + .seconds(60)
+        while receivedByB() < before2 + 100 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let atKill2 = receivedByB() - before2
+        cluster.kill(0)
+        print("A killed after B received \(atKill2) of 1,000 records")
+        #expect(atKill2 < 1000, "B had everything before the kill: the test did not cut a transfer")
+        try cluster.start(0)
+        try await cluster.waitForFiles(files, on: 1, timeout: .seconds(180))
+        try await Self.checkSamples(samples, on: 1, in: cluster)
+        // No temporary file is left where clients can see it, and B still has every file.
+        try await cluster.waitForFiles(files, on: 0)
+        }
+    }
+
+    /// A's mark for B corrupted, then deleted: the sync position is rebuilt (records may be
+    /// sent again, none is lost) and the log says so.
+    @Test(.timeLimit(.minutes(4)))
+    func corruptOrMissingMarkFileIsRebuiltSafely() async throws {
+        try await Self.withCluster(2) { cluster in
+        try cluster.start(0)
+        try cluster.start(1)
+        try await cluster.waitUntilActive([0, 1])
+        var (files, _, _) = try await Self.upload(100, to: 0, in: cluster, seed: 21)
+        try await cluster.waitForFiles(files, on: 1)
+        let mark = cluster.basePath(0) + "/data/sync/\(cluster.ids[1]).mark"
+        #expect(FileManager.default.fileExists(atPath: mark))
+
+        await cluster.stop(0)
+        try "binlog_index=0\nbinlog_offset=garbage\n".write(toFile: mark, atomically: true, encoding: .utf8)
+        try cluster.start(0)
+        try await cluster.waitUntilActive([0])
+        files.merge(try await Self.upload(20, to: 0, in: cluster, seed: 22).files) { a, _ in a }
+        try await cluster.waitForFiles(files, on: 1)
+        #expect(cluster.log(0).contains("the mark file is unreadable"), "\(cluster.logs())")
+
+        await cluster.stop(0)
+        try FileManager.default.removeItem(atPath: mark)
+        try cluster.start(0)
+        try await cluster.waitUntilActive([0])
+        files.merge(try await Self.upload(20, to: 0, in: cluster, seed: 23).files) { a, _ in a }
+        try await cluster.waitForFiles(files, on: 1)
+        #expect(cluster.log(0).contains("no mark file for the peer"), "\(cluster.logs())")
+        let rebuilt = try String(contentsOfFile: mark, encoding: .utf8)
+        #expect(rebuilt.contains("binlog_offset="), "\(rebuilt)")
+        }
     }
 }
