@@ -88,9 +88,9 @@ import Testing
             kept.removeLast(5)
             // Metadata on two files (U records).
             try await setMetadata(client, kept[0].text, [("a", "1"), ("b", "2")], .overwrite)
-            expectedLog.append(("U", kept[0].text))
+            expectedLog.append(("U", kept[0].text + "-m"))
             try await setMetadata(client, kept[1].text, [("c", "3")], .merge)
-            expectedLog.append(("U", kept[1].text))
+            expectedLog.append(("U", kept[1].text + "-m"))
             // An appender that grows, is modified and truncated; another regenerated to a normal file.
             let log = try await upload(client, Array("hello".utf8), ext: "log", appender: true)
             expectedLog.append(("C", log.text))
@@ -105,11 +105,11 @@ import Testing
             _ = try await client.request(TruncateFileRequest(filename: log.text, newSize: 8))
             expectedLog.append(("T", log.text))
             try await setMetadata(client, log.text, [("kind", "log")], .overwrite)
-            expectedLog.append(("U", log.text))
+            expectedLog.append(("U", log.text + "-m"))
             let other = try await upload(client, Array("final content".utf8), ext: "bin", appender: true)
             expectedLog.append(("C", other.text))
             try await setMetadata(client, other.text, [("moves", "with the file")], .overwrite)
-            expectedLog.append(("U", other.text))
+            expectedLog.append(("U", other.text + "-m"))
             let regenerated = try await client.request(RegenerateAppenderFilenameRequest(filename: other.text)).remoteFilename
             expectedLog.append(("R", regenerated))
             // A slave file of kept[2].
