@@ -246,40 +246,26 @@ import Testing
         print(String(format: "backlog A->B: 1,000 files (%.1f MB) in %.2f s after B was ACTIVE: %.0f files/s, %.1f MB/s",
                      Double(bytes) / 1e6, took, 1000 / took, Double(bytes) / 1e6 / took))
 
-        // B killed in the middle of receiving.
-        await cluster.stop(1)
-        let before = receivedByB()
-        let second = try await Self.upload(1000, to: 0, in: cluster, seed: 12)
-        files.merge(second.files) { a, _ in a }
-        samples.merge(second.samples) { a, _ in a }
-        try cluster.start(1)
-        var deadline = ContinuousClock.now + .seconds(60)
-        while receivedByB() < before + 100 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        let atKill = receivedByB() - before
-        cluster.kill(1)
-        print("B killed after receiving \(atKill) of 1,000 records")
-        #expect(atKill < 1000, "B had everything before the kill: the test did not cut a transfer")
-        try cluster.start(1)
-        try await cluster.waitForFiles(files, on: 1, timeout: .seconds(180))
-        try await Self.checkSamples(samples, on: 1, in: cluster)
-
-        // A killed in the middle of sending.
-        await cluster.stop(1)
-        let before2 = receivedByB()
-        let third = try await Self.upload(1000, to: 0, in: cluster, seed: 13)
-        files.merge(third.files) { a, _ in a }
-        samples.merge(third.samples) { a, _ in a }
-        try cluster.start(1)
-        deadline = ContinuousClock.now + .seconds(60)
-        while receivedByB() < before2 + 100 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        let atKill2 = receivedByB() - before2
-        cluster.kill(0)
-        print("A killed after B received \(atKill2) of 1,000 records")
-        #expect(atKill2 < 1000, "B had everything before the kill: the test did not cut a transfer")
-        try cluster.start(0)
-        try await cluster.waitForFiles(files, on: 1, timeout: .seconds(180))
-        try await Self.checkSamples(samples, on: 1, in: cluster)
-        // No temporary file is left where clients can see it, and B still has every file.
+        // B killed in the middle of receiving, then A killed in the middle of sending: each
+        // time 1,000 new files wait on A, B comes back, and `victim` dies once B has 100.
+        for (victim, seed) in [(1, UInt64(12)), (0, UInt64(13))] {
+            await cluster.stop(1)
+            let before = receivedByB()
+            let batch = try await Self.upload(1000, to: 0, in: cluster, seed: seed)
+            files.merge(batch.files) { a, _ in a }
+            samples.merge(batch.samples) { a, _ in a }
+            try cluster.start(1)
+            let deadline = ContinuousClock.now + .seconds(60)
+            while receivedByB() < before + 100 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            let atKill = receivedByB() - before
+            cluster.kill(victim)
+            print("\(victim == 1 ? "B (receiver)" : "A (sender)") killed after B received \(atKill) of 1,000 records")
+            #expect(atKill < 1000, "B had everything before the kill: the test did not cut a transfer")
+            try cluster.start(victim)
+            try await cluster.waitForFiles(files, on: 1, timeout: .seconds(180))
+            try await Self.checkSamples(samples, on: 1, in: cluster)
+        }
+        // A, restarted after the SIGKILL, still has every file.
         try await cluster.waitForFiles(files, on: 0)
         }
     }
