@@ -99,8 +99,8 @@ public struct DiskRecoveryError: Error, CustomStringConvertible {
 /// at the end. Then REPORT_STATUS(saved status) and the recovery files are deleted. A restart
 /// resumes from the mark whenever `.recovery.flag` exists.
 ///
-/// One restore worker (`disk_recovery_threads` above 1 is accepted and logged, but the files
-/// are replayed by one).
+/// One restore worker replays the file (`disk_recovery_threads` is not used; the flag records
+/// `recovery_threads=1`).
 public struct DiskRecovery: Sendable {
     public typealias Tracker = (host: String, port: Int)
 
