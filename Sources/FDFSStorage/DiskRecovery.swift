@@ -321,7 +321,7 @@ public struct DiskRecovery: Sendable {
     /// 8 bytes count the text before them, and are cut off once checked. Returns the text size.
     func fetchBinlog(_ index: Int, from source: Source, into path: String) async throws -> Int64 {
         let timeout = Duration.seconds(max(networkTimeoutSeconds, 600))
-        let fd = try FileSystemCalls.open(path, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644)
+        let fd = try FileSystemCalls.open(path, O_RDWR | O_CREAT | O_TRUNC, mode: 0o644)
         defer { try? FileSystemCalls.close(fd, path: path) }
         let link = try await FDFSClientConnection.connect(host: source.ip, port: source.port, bindAddress: bindAddress, connectTimeout: .seconds(10))
         let received: Int64

@@ -32,6 +32,8 @@ import Testing
             let tracker = try DaemonCluster.override(String(contentsOf: conf.appendingPathComponent("tracker.conf"), encoding: .utf8), [
                 "bind_addr": "127.0.0.1", "port": "\(trackerPort)", "base_path": directory + "/tracker", "reserved_storage_space": "1%",
                 "use_storage_id": "true", "storage_ids_filename": directory + "/storage_ids.conf",
+                // Two ports in one group need file names that carry ids (cluster spec §1.3).
+                "id_type_in_filename": "id",
             ])
             try tracker.write(toFile: directory + "/tracker.conf", atomically: true, encoding: .utf8)
             for name in ["A", "B"] {
@@ -73,10 +75,13 @@ import Testing
             return status
         }
 
-        func waitUntil(_ id: String, _ accept: @Sendable (StorageStatus?) -> Bool, what: String, timeout: Duration = .seconds(60)) async throws {
+        /// Polls the tracker until `accept` holds for storage `id`; fails early when one of the
+        /// `running` processes exits.
+        func waitUntil(_ id: String, _ accept: @Sendable (StorageStatus?) -> Bool, what: String, running: [String],
+                       timeout: Duration = .seconds(60)) async throws {
             let deadline = ContinuousClock.now + timeout
             while ContinuousClock.now < deadline {
-                if processes.values.contains(where: { !$0.isRunning && $0.terminationReason == .uncaughtSignal }) { break }
+                if running.contains(where: { processes[$0]?.isRunning != true }) { break }
                 if accept(await status(id)) { return }
                 try await Task.sleep(for: .milliseconds(100))
             }
@@ -112,7 +117,7 @@ import Testing
         // B joins an empty group: ONLINE at once, then ACTIVE, and its .data_init_flag gets
         // sync_old_done=1 (a member, not a new storage).
         try cluster.start("B", run: 1)
-        try await cluster.waitUntil("100002", { $0 == .active }, what: "ACTIVE")
+        try await cluster.waitUntil("100002", { $0 == .active }, what: "ACTIVE", running: ["tracker", "B"])
         // A is a member that finished its initial sync earlier (sync_old_done=1): joining a
         // group with an ACTIVE member it would otherwise wait in WAIT_SYNC for replication,
         // which this test must not depend on.
@@ -120,7 +125,7 @@ import Testing
         try StorageInitFlag(storageJoinTime: Int64(Date().timeIntervalSince1970), syncOldDone: true, lastServerPort: cluster.ports["A"]!)
             .save(path: StorageInitFlag.path(basePath: cluster.directory + "/A"))
         try cluster.start("A", run: 1)
-        try await cluster.waitUntil("100001", { $0 == .active }, what: "ACTIVE")
+        try await cluster.waitUntil("100001", { $0 == .active }, what: "ACTIVE", running: ["tracker", "A", "B"])
 
         // 200 files of 0 B...64 KiB straight to A; metadata on some, two deleted again.
         let a = try await StorageClient.connect(host: "127.0.0.1", port: cluster.ports["A"]!)
@@ -136,11 +141,12 @@ import Testing
 
         // B stops; its store path is deleted entirely; B starts again.
         #expect(await cluster.stop("B") == 0)
-        try await cluster.waitUntil("100002", { $0 != .active }, what: "not ACTIVE", timeout: .seconds(20))
+        try await cluster.waitUntil("100002", { $0 != .active }, what: "not ACTIVE", running: ["tracker", "A"], timeout: .seconds(20))
         try FileManager.default.removeItem(atPath: cluster.directory + "/storeB")
         let restarted = ContinuousClock.now
         try cluster.start("B", run: 2)
-        try await cluster.waitUntil("100002", { $0 == .active }, what: "ACTIVE after its disk recovery", timeout: .seconds(90))
+        try await cluster.waitUntil("100002", { $0 == .active }, what: "ACTIVE after its disk recovery", running: ["tracker", "A", "B"],
+                                    timeout: .seconds(90))
         let recoveryTime = ContinuousClock.now - restarted
 
         // Every file from B itself, byte for byte, with its metadata and A's mtime.
