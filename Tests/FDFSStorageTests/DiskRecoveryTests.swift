@@ -184,5 +184,29 @@ import Testing
         let rows = Set(snapshot.files.map(\.fileID))
         for id in ids where !deleted.contains(id) { #expect(rows.contains(id.remoteFilename.text)) }
         #expect(snapshot.metadata[ids[0].remoteFilename.text] == [CatalogMetadataItem("index", "0"), CatalogMetadataItem("kind", "test")])
+
+        // An interrupted restore resumes from .recovery.mark.0 at the next start: three files
+        // are gone again, the recovery binlog names them, the mark is past the first.
+        let resumed = [ids[10], ids[11], ids[12]]
+        for id in resumed { try FileManager.default.removeItem(atPath: cluster.directory + "/storeB/" + id.remoteFilename.relativePath) }
+        let lines = resumed.map { "1700000000 C \($0.remoteFilename.text)\n" }
+        try lines.joined().write(toFile: data + ".binlog.recovery.0", atomically: true, encoding: .utf8)
+        try "binlog_offset=\(lines[0].utf8.count)\n".write(toFile: data + ".recovery.mark.0", atomically: true, encoding: .utf8)
+        try "saved_storage_status=5\nfetch_binlog_done=1\nrecovery_threads=1\n".write(toFile: data + ".recovery.flag", atomically: true, encoding: .utf8)
+        try await cluster.waitUntil("100002", { $0 != .active }, what: "not ACTIVE", running: ["tracker", "A"], timeout: .seconds(20))
+        try cluster.start("B", run: 3)
+        try await cluster.waitUntil("100002", { $0 == .active }, what: "ACTIVE after resuming its disk recovery", running: ["tracker", "A", "B"])
+        let resumeLog = (try? String(contentsOfFile: cluster.directory + "/B.3.log", encoding: .utf8)) ?? ""
+        #expect(resumeLog.contains("2 records, 2 files downloaded"), "\(resumeLog)")
+        #expect(!FileManager.default.fileExists(atPath: cluster.directory + "/storeB/" + resumed[0].remoteFilename.relativePath),
+                "the record before the mark is not replayed")
+        let again = try await StorageClient.connect(host: "127.0.0.1", port: cluster.ports["B"]!)
+        for i in [11, 12] {
+            #expect(try await again.downloadFile(ids[i]) == Self.content(i))
+            let attributes = try FileManager.default.attributesOfItem(atPath: cluster.directory + "/storeB/" + ids[i].remoteFilename.relativePath)
+            #expect((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 == 1_700_000_000, "mtime = the record's timestamp")
+        }
+        await again.close()
+        #expect(!FileManager.default.fileExists(atPath: data + ".recovery.flag"))
     }
 }
