@@ -126,6 +126,9 @@ import Testing
             .save(path: StorageInitFlag.path(basePath: cluster.directory + "/A"))
         try cluster.start("A", run: 1)
         try await cluster.waitUntil("100001", { $0 == .active }, what: "ACTIVE", running: ["tracker", "A", "B"])
+        // A's store path was new too, but no tracker knew A: nothing to recover.
+        let firstLog = (try? String(contentsOfFile: cluster.directory + "/A.1.log", encoding: .utf8)) ?? ""
+        #expect(firstLog.contains("nothing to recover"), "\(firstLog)")
 
         // 200 files of 0 B...64 KiB straight to A; metadata on some, two deleted again.
         let a = try await StorageClient.connect(host: "127.0.0.1", port: cluster.ports["A"]!)
