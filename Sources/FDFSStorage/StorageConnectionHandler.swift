@@ -250,6 +250,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 try await connection.reply(EmptyBody())
             case let r as DownloadFileRequest:
                 try await download(r, connection)
+            case let r as FetchOnePathBinlogRequest: return try await exportBinlog(r, connection)
             case let r as DeleteFileRequest:
                 let (name, path) = try store.resolve(group: r.file.group, filename: r.file.filename, storePaths: await store.storePaths)
                 try await store.delete(name, path: path, now: now())

@@ -55,6 +55,10 @@ public struct StorageService: Service {
         } else {
             try flag.save(path: flagPath)
         }
+        // Disk recovery (§7.6): wiped store paths get their files back from a peer before we serve or join.
+        try await DiskRecovery(group: group, ownIP: ownIP, port: c.port, serverID: serverID, ownSource: fileNameSource, trackers: trackers,
+                               bindAddress: bind, paths: paths, catalogPath: StorageStore.catalogPath(basePath: c.basePath),
+                               networkTimeoutSeconds: c.service.networkTimeoutSeconds, logger: logger).run(justCreated: created, syncOldDone: flag.syncOldDone)
 
         // Counters and the subdirectory cursor of the last run (storage_stat.dat, §7.2, §7.4).
         let statPath = StorageStatFile.path(basePath: c.basePath)

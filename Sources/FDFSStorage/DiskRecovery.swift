@@ -1,0 +1,592 @@
+import FDFSClient
+import FDFSFileSystem
+public import FDFSModel
+import FDFSProtocol
+public import FDFSStorageEngine
+public import Logging
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The state files of one store path's recovery, in `<store_path>/data/` (cluster spec §7.3):
+/// `.recovery.flag`, `.binlog.recovery.0` and `.recovery.mark.0`.
+public struct RecoveryFiles: Sendable, Hashable {
+    public static let flagName = ".recovery.flag"
+    public static let binlogName = ".binlog.recovery.0"
+    public static let markName = ".recovery.mark.0"
+
+    public let dataPath: String
+    public init(storePath: StorePath) { dataPath = storePath.dataPath }
+
+    public var flagPath: String { dataPath + "/" + Self.flagName }
+    public var binlogPath: String { dataPath + "/" + Self.binlogName }
+    public var markPath: String { dataPath + "/" + Self.markName }
+
+    /// `.recovery.flag`: `saved_storage_status`, `fetch_binlog_done`, `recovery_threads`.
+    public struct Flag: Hashable, Sendable {
+        public var savedStatus: StorageStatus
+        public var fetchBinlogDone: Bool
+        public var recoveryThreads: Int
+
+        public init(savedStatus: StorageStatus, fetchBinlogDone: Bool, recoveryThreads: Int = 1) {
+            self.savedStatus = savedStatus
+            self.fetchBinlogDone = fetchBinlogDone
+            self.recoveryThreads = recoveryThreads
+        }
+
+        public func format() -> String {
+            KeyValueFile.format([("saved_storage_status", "\(savedStatus.rawValue)"), ("fetch_binlog_done", fetchBinlogDone ? "1" : "0"),
+                                 ("recovery_threads", "\(recoveryThreads)")])
+        }
+
+        public init(parsing text: String, path: String) throws(StateFileError) {
+            let file = try KeyValueFile(parsing: text, path: path)
+            savedStatus = StorageStatus(rawValue: Int8(truncatingIfNeeded: try file.int64("saved_storage_status", default: 0)))
+            fetchBinlogDone = try file.integerFlag("fetch_binlog_done") ?? false
+            recoveryThreads = try file.int("recovery_threads", in: 1...256) ?? 1
+        }
+    }
+
+    /// The flag, or nil when there is no recovery in progress.
+    public func loadFlag() throws(StateFileError) -> Flag? {
+        guard let text = try StateFileIO.read(path: flagPath) else { return nil }
+        return try Flag(parsing: text, path: flagPath)
+    }
+
+    public func saveFlag(_ flag: Flag) throws(StateFileError) { try StateFileIO.write(flag.format(), path: flagPath) }
+
+    /// `binlog_offset` of `.recovery.mark.0` (0 when the mark is missing).
+    public func loadMark() throws(StateFileError) -> Int64 {
+        guard let text = try StateFileIO.read(path: markPath) else { return 0 }
+        return try KeyValueFile(parsing: text, path: markPath).int64("binlog_offset", default: 0)
+    }
+
+    public func saveMark(_ offset: Int64) throws(StateFileError) {
+        try StateFileIO.write(KeyValueFile.format([("binlog_offset", "\(offset)")]), path: markPath)
+    }
+
+    /// Removes the three files (the recovery is over).
+    public func removeAll() {
+        for path in [binlogPath, markPath, flagPath] { _ = unlink(path) }
+    }
+}
+
+/// Why disk recovery cannot go on; the message says what to do.
+public struct DiskRecoveryError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Disk recovery (cluster spec §7.6): a store path that was wiped (its data directories had to
+/// be created at this start) of a storage that is not new (`sync_old_done=1`) gets its files
+/// back from an ACTIVE peer of the group before this storage serves or joins.
+///
+/// Prepare: write `.recovery.flag` and an empty `.binlog.recovery.0`; find the status the
+/// trackers had for us (GET_STATUS, nothing to recover when none knows us or the status is
+/// INIT, IP_CHANGED or DELETED); choose an ACTIVE readable peer (LIST_ONE_GROUP,
+/// LIST_STORAGE); REPORT_STATUS(RECOVERY); fetch the peer's binlog of that store path
+/// (FETCH_ONE_PATH_BINLOG, ``BinlogExport``) into `.binlog.recovery.0`; flag
+/// `fetch_binlog_done=1` with the saved status.
+///
+/// Restore: replay `.binlog.recovery.0` from `.recovery.mark.0`: each create is downloaded
+/// (DOWNLOAD_FILE into a temporary name, renamed into place, mtime set to the record's time)
+/// with its metadata (GET_METADATA into the catalog) and gets a catalog row; a file the peer
+/// no longer has is counted and skipped; links become symbolic links. The mark is rewritten
+/// every ``markInterval`` records (after the catalog rows of those records are committed) and
+/// at the end. Then REPORT_STATUS(saved status) and the recovery files are deleted. A restart
+/// resumes from the mark whenever `.recovery.flag` exists.
+///
+/// One restore worker replays the file (`disk_recovery_threads` is not used; the flag records
+/// `recovery_threads=1`).
+public struct DiskRecovery: Sendable {
+    public typealias Tracker = (host: String, port: Int)
+
+    /// Records between two rewrites of `.recovery.mark.0`.
+    public static let markInterval = 1000
+    /// Attempts for one record before the restore gives up (the source is chosen again between).
+    static let recordAttempts = 3
+
+    public let group: GroupName
+    public let ownIP: String
+    public let port: Int
+    public let serverID: StorageID?
+    /// The source field of names this storage creates: a recovered name with it was uploaded here.
+    public let ownSource: FileSource
+    public let trackers: [Tracker]
+    public let bindAddress: String?
+    public let paths: StorePaths
+    public let catalogPath: String
+    /// `network_timeout`; the binlog fetch may take max(this, 600 s).
+    public let networkTimeoutSeconds: Int
+    public let logger: Logger
+    /// Pause between two rounds of questions to the trackers.
+    public var retryInterval: Duration = .seconds(1)
+
+    public init(group: GroupName, ownIP: String, port: Int, serverID: StorageID?, ownSource: FileSource, trackers: [Tracker],
+                bindAddress: String?, paths: StorePaths, catalogPath: String, networkTimeoutSeconds: Int, logger: Logger) {
+        self.group = group
+        self.ownIP = ownIP
+        self.port = port
+        self.serverID = serverID
+        self.ownSource = ownSource
+        self.trackers = trackers
+        self.bindAddress = bindAddress
+        self.paths = paths
+        self.catalogPath = catalogPath
+        self.networkTimeoutSeconds = networkTimeoutSeconds
+        self.logger = logger
+    }
+
+    /// A peer to copy from.
+    struct Source: Sendable, CustomStringConvertible {
+        var id: String
+        var ip: String
+        var port: Int
+        var description: String { "\(id) (\(ip):\(port))" }
+    }
+
+    /// Counts of one restore, for the log.
+    struct RestoreCounts: CustomStringConvertible {
+        var records = 0
+        var downloaded = 0
+        var skippedMissing = 0
+        var links = 0
+        var bytes: Int64 = 0
+        var description: String {
+            "\(records) records, \(downloaded) files downloaded, \(skippedMissing) skipped (gone at the source), \(links) links, \(bytes) bytes"
+        }
+    }
+
+    /// Recovers every store path that needs it: `justCreated` are the paths whose directories
+    /// were created at this start, `syncOldDone` is `.data_init_flag`'s. Paths with a
+    /// `.recovery.flag` resume. Throws when a restore cannot finish (the flag stays; the next
+    /// start resumes).
+    public func run(justCreated: [Int], syncOldDone: Bool) async throws {
+        for index in paths.paths.indices {
+            let files = RecoveryFiles(storePath: paths.paths[index])
+            var flag = try files.loadFlag()
+            if flag == nil {
+                guard justCreated.contains(index), syncOldDone else { continue }
+                logger.info("store path was wiped: recovering its files from a peer", metadata: ["fdfs.store_path": "\(index)"])
+            } else {
+                logger.info("resuming the disk recovery of the store path", metadata: ["fdfs.store_path": "\(index)"])
+            }
+            if flag?.fetchBinlogDone != true {
+                flag = try await prepare(index, files)
+            }
+            guard let flag else { continue }
+            try await restore(index, files, flag)
+        }
+    }
+
+    // MARK: Prepare
+
+    /// Prepare steps 1-6; nil when there is nothing to recover (the files are removed).
+    func prepare(_ index: Int, _ files: RecoveryFiles) async throws -> RecoveryFiles.Flag? {
+        try files.saveFlag(RecoveryFiles.Flag(savedStatus: .initial, fetchBinlogDone: false))
+        try StateFileIO.write("", path: files.binlogPath)
+        guard let saved = try await previousStatus(), ![StorageStatus.initial, .ipChanged, .deleted].contains(saved) else {
+            logger.info("no tracker knows this storage as a member with data: nothing to recover", metadata: ["fdfs.store_path": "\(index)"])
+            files.removeAll()
+            return nil
+        }
+        guard let source = try await chooseSource(index) else {
+            files.removeAll()
+            return nil
+        }
+        try await reportStatus(.recovery)
+        let started = ContinuousClock.now
+        let bytes = try await fetchBinlog(index, from: source, into: files.binlogPath)
+        try files.saveMark(0)
+        let flag = RecoveryFiles.Flag(savedStatus: saved, fetchBinlogDone: true)
+        try files.saveFlag(flag)
+        logger.info("disk recovery: binlog fetched", metadata: [
+            "fdfs.store_path": "\(index)", "fdfs.source": "\(source)", "fdfs.saved_status": "\(saved)",
+            "fdfs.bytes": "\(bytes)", "fdfs.seconds": "\(ContinuousClock.now - started)",
+        ])
+        return flag
+    }
+
+    /// The highest status any tracker has for this storage (GET_STATUS), nil when none knows
+    /// it; asked again every second until at least one tracker answers.
+    func previousStatus() async throws -> StorageStatus? {
+        let address = IPPort(ip: ownIP, port: port)
+        while true {
+            var answered = 0
+            var highest: StorageStatus? = nil
+            for t in trackers {
+                do {
+                    let status = try await ask(t) { try await $0.request(GetStorageStatusRequest(group: group, address: address)).brief.status }
+                    answered += 1
+                    if status != .none { highest = max(highest ?? status, status) }
+                } catch let error as FDFSClientError where error.status == .ENOENT {
+                    answered += 1
+                } catch {
+                    logger.warning("disk recovery: tracker did not answer GET_STATUS; retrying",
+                                   metadata: ["fdfs.tracker": "\(t.host):\(t.port)", "fdfs.error": "\(error)"])
+                }
+            }
+            if answered > 0 { return highest }
+            try await Task.sleep(for: retryInterval)
+        }
+    }
+
+    /// The first other ACTIVE readable member of the group, rotating over the trackers and
+    /// their lists; waits (every second) while there is none. Nil when the group has no other
+    /// member or fewer store paths than this storage (nothing to recover from).
+    func chooseSource(_ index: Int) async throws -> Source? {
+        var round = 0
+        while true {
+            for t in trackers {
+                do {
+                    let (groupStat, storages) = try await ask(t) { link in
+                        (try await link.request(ListOneGroupRequest(group: group)).groups.first,
+                         try await link.request(ListStorageRequest(group: group)).storages)
+                    }
+                    guard let groupStat else { continue }
+                    if groupStat.storageCount <= 1 {
+                        logger.info("disk recovery: this storage is the only member of its group: nothing to recover from",
+                                    metadata: ["fdfs.store_path": "\(index)", "fdfs.group": "\(group)"])
+                        return nil
+                    }
+                    if groupStat.storePathCount > 0 && groupStat.storePathCount < Int64(paths.paths.count) {
+                        logger.info("disk recovery: the group has fewer store paths than this storage: nothing to recover from",
+                                    metadata: ["fdfs.store_path": "\(index)", "fdfs.group_store_paths": "\(groupStat.storePathCount)"])
+                        return nil
+                    }
+                    let candidates = storages.filter { s in
+                        s.status == .active && s.rwMode.canRead && !isSelf(s)
+                    }
+                    if !candidates.isEmpty {
+                        let s = candidates[round % candidates.count]
+                        return Source(id: s.id, ip: s.ipAddress, port: Int(s.storagePort))
+                    }
+                } catch {
+                    logger.warning("disk recovery: tracker did not list the group; retrying",
+                                   metadata: ["fdfs.tracker": "\(t.host):\(t.port)", "fdfs.error": "\(error)"])
+                }
+            }
+            round += 1
+            logger.warning("no ACTIVE peer to recover store_path\(index) from; retrying (start another member of \(group) or wait for one to become ACTIVE)")
+            try await Task.sleep(for: retryInterval)
+        }
+    }
+
+    func isSelf(_ s: StorageStat) -> Bool {
+        if let serverID, s.id == serverID.rawValue { return true }
+        return s.ipAddress == ownIP && Int(s.storagePort) == port
+    }
+
+    /// REPORT_STATUS (76) of this storage to every tracker, again every second until at least
+    /// one accepts.
+    func reportStatus(_ status: StorageStatus) async throws {
+        let brief = StorageBrief(status: status, port: Int32(port), id: serverID?.rawValue ?? ownIP, ipAddress: ownIP)
+        while true {
+            var accepted = 0
+            for t in trackers {
+                do {
+                    _ = try await ask(t) { try await $0.request(ReportStatusRequest(group: group, brief: brief)) }
+                    accepted += 1
+                } catch {
+                    logger.warning("disk recovery: tracker refused REPORT_STATUS",
+                                   metadata: ["fdfs.tracker": "\(t.host):\(t.port)", "fdfs.status": "\(status)", "fdfs.error": "\(error)"])
+                }
+            }
+            if accepted > 0 {
+                logger.info("disk recovery: status reported", metadata: ["fdfs.status": "\(status)", "fdfs.trackers": "\(accepted)"])
+                return
+            }
+            logger.warning("no tracker accepted REPORT_STATUS(\(status.name)); retrying (check that a tracker of \(group) is running)")
+            try await Task.sleep(for: retryInterval)
+        }
+    }
+
+    /// One question to one tracker on a fresh connection.
+    func ask<T: Sendable>(_ t: Tracker, _ body: @Sendable (FDFSClientConnection) async throws -> T) async throws -> T {
+        let link = try await FDFSClientConnection.connect(host: t.host, port: t.port, bindAddress: bindAddress, connectTimeout: .seconds(5))
+        do {
+            let answer = try await body(link)
+            await link.close()
+            return answer
+        } catch {
+            await link.close()
+            throw error
+        }
+    }
+
+    /// FETCH_ONE_PATH_BINLOG (26) into `path`: the reply runs until the peer closes; its last
+    /// 8 bytes count the text before them, and are cut off once checked. Returns the text size.
+    func fetchBinlog(_ index: Int, from source: Source, into path: String) async throws -> Int64 {
+        let timeout = Duration.seconds(max(networkTimeoutSeconds, 600))
+        let fd = try FileSystemCalls.open(path, O_RDWR | O_CREAT | O_TRUNC, mode: 0o644)
+        defer { try? FileSystemCalls.close(fd, path: path) }
+        let link = try await FDFSClientConnection.connect(host: source.ip, port: source.port, bindAddress: bindAddress, connectTimeout: .seconds(10))
+        let received: Int64
+        do {
+            received = try await withDeadline(timeout, what: "the binlog of store_path\(index) from \(source)", onTimeout: { await link.close() }) {
+                var total: Int64 = 0
+                let packet = FetchOnePathBinlogRequest(group: group, storePathIndex: UInt8(index)).requestPacket(allocator: link.channel.allocator)
+                let header = try await link.send(packet) { part in
+                    try part.withUnsafeReadableBytes { bytes throws(FileSystemError) in try FileSystemCalls.writeAll(fd, bytes, path: path) }
+                    total += Int64(part.readableBytes)
+                }
+                guard header.status == 0 else { throw FDFSClientError.status(FDFSStatus(header.status)) }
+                return total
+            }
+            await link.close()
+        } catch {
+            await link.close()
+            throw DiskRecoveryError("cannot fetch the binlog of store_path\(index) from \(source): \(error); start the storage again to retry")
+        }
+        guard received >= 8 else {
+            throw DiskRecoveryError("\(source) sent \(received) bytes for the binlog of store_path\(index), less than the 8-byte trailer; start again to retry")
+        }
+        let trailer = try FileSystemCalls.readRange(fd, path: path, offset: received - 8, count: 8)
+        let count = trailer.reduce(Int64(0)) { $0 << 8 | Int64($1) }
+        guard count == received - 8 else {
+            throw DiskRecoveryError("the binlog of store_path\(index) from \(source) is cut (trailer says \(count) bytes, \(received - 8) received); start again to retry")
+        }
+        guard ftruncate(fd, off_t(count)) == 0 else { throw FileSystemCalls.error("ftruncate", path) }
+        try FileSystemCalls.sync(fd, path: path)
+        return count
+    }
+
+    // MARK: Restore
+
+    /// Replays `.binlog.recovery.0` from the mark, reports the saved status, removes the files.
+    func restore(_ index: Int, _ files: RecoveryFiles, _ flag: RecoveryFiles.Flag) async throws {
+        let started = ContinuousClock.now
+        let catalog = try FileCatalog(path: catalogPath)
+        var session: SourceSession? = nil
+        do {
+            try await replayAll(index, files, catalog: catalog, session: &session, started: started)
+        } catch {
+            await session?.reset()
+            try? catalog.close()
+            throw error
+        }
+        await session?.reset()
+        try catalog.close()
+        try await reportStatus(flag.savedStatus)
+        files.removeAll()
+        logger.info("disk recovery of the store path done", metadata: ["fdfs.store_path": "\(index)"])
+    }
+
+    func replayAll(_ index: Int, _ files: RecoveryFiles, catalog: FileCatalog, session: inout SourceSession?, started: ContinuousClock.Instant) async throws {
+        var offset = try files.loadMark()
+        var counts = RestoreCounts()
+        var pendingChanges: [CatalogChange] = []
+        var sinceMark = 0
+        let fd = try FileSystemCalls.open(files.binlogPath, O_RDONLY)
+        defer { try? FileSystemCalls.close(fd, path: files.binlogPath) }
+        logger.info("disk recovery: restoring", metadata: ["fdfs.store_path": "\(index)", "fdfs.from_offset": "\(offset)"])
+        var lines = LineReader(fd: fd, path: files.binlogPath, offset: offset)
+        while let (line, end) = try lines.next() {
+            let record: BinlogRecord
+            do { record = try BinlogRecord(lineBytes: line[...]) } catch {
+                throw DiskRecoveryError("\(files.binlogPath) offset \(offset): \(error); delete \(files.flagPath) and the store path's data directory to recover again from scratch")
+            }
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    if session == nil {
+                        guard let source = try await chooseSource(index) else { throw DiskRecoveryError("no peer left to recover store_path\(index) from; start again to resume") }
+                        session = SourceSession(source: source, bindAddress: bindAddress)
+                    }
+                    pendingChanges += try await replay(record, index, session!, &counts)
+                    break
+                } catch let error as DiskRecoveryError {
+                    throw error
+                } catch {
+                    await session?.reset()
+                    session = nil
+                    guard attempt < Self.recordAttempts else {
+                        throw DiskRecoveryError("disk recovery of store_path\(index) stopped at \(record) after \(attempt) attempts: \(error); "
+                                                + "start the storage again to resume from \(files.markPath)")
+                    }
+                    logger.warning("disk recovery: \(record): \(error); retrying with a new connection")
+                }
+            }
+            counts.records += 1
+            offset = end
+            sinceMark += 1
+            if sinceMark >= Self.markInterval {
+                // The rows first: a resume from the mark must not miss any.
+                try catalog.applyNow(pendingChanges)
+                pendingChanges.removeAll(keepingCapacity: true)
+                try files.saveMark(offset)
+                sinceMark = 0
+                logger.info("disk recovery: progress", metadata: ["fdfs.store_path": "\(index)", "fdfs.counts": "\(counts)"])
+            }
+        }
+        try catalog.applyNow(pendingChanges)
+        try files.saveMark(offset)
+        logger.info("disk recovery: files restored", metadata: [
+            "fdfs.store_path": "\(index)", "fdfs.counts": "\(counts)", "fdfs.seconds": "\(ContinuousClock.now - started)",
+        ])
+    }
+
+    /// The connection to the source, opened when first needed and again after `reset`.
+    actor SourceSession {
+        let source: Source
+        let bindAddress: String?
+        var current: StorageClient? = nil
+
+        init(source: Source, bindAddress: String?) {
+            self.source = source
+            self.bindAddress = bindAddress
+        }
+
+        func client() async throws -> StorageClient {
+            if let current { return current }
+            let client = try await StorageClient.connect(host: source.ip, port: source.port, bindAddress: bindAddress)
+            current = client
+            return client
+        }
+
+        func reset() async {
+            await current?.close()
+            current = nil
+        }
+    }
+
+    /// Applies one record; returns its catalog changes.
+    func replay(_ record: BinlogRecord, _ index: Int, _ session: SourceSession, _ counts: inout RestoreCounts) async throws -> [CatalogChange] {
+        let storePath = paths.paths[index]
+        let name: RemoteFilename
+        do { name = try RemoteFilename(parsing: record.filename, storePathCount: paths.paths.count, subdirCount: paths.subdirCount) } catch {
+            throw DiskRecoveryError("\(record): not a file name of this storage (\(error)); check that the peer's subdir_count_per_path equals ours")
+        }
+        guard name.storePathIndex == index else { throw DiskRecoveryError("\(record) is not a file of store_path\(index)") }
+        let path = storePath.absolutePath(name)
+        switch record.operation.kind {
+        case .create:
+            let id = FileID(group: group, remoteFilename: name)
+            let size: Int64
+            do {
+                size = try await download(id, to: path, session)
+            } catch FDFSClientError.status(.ENOENT) {
+                counts.skippedMissing += 1
+                return []
+            }
+            var times = [timespec(tv_sec: time_t(record.timestampSeconds), tv_nsec: 0), timespec(tv_sec: time_t(record.timestampSeconds), tv_nsec: 0)]
+            guard utimensat(AT_FDCWD, path, &times, 0) == 0 else { throw FileSystemCalls.error("utimensat", path) }
+            let items: [CatalogMetadataItem]
+            do {
+                items = try await session.client().getMetadata(id).entries.map { CatalogMetadataItem($0.name, $0.value) }
+            } catch FDFSClientError.status(.ENOENT) {
+                items = []  // a C source answers ENOENT for a file without metadata
+            }
+            counts.downloaded += 1
+            counts.bytes += size
+            let entry = try catalogEntry(name, path: path, size: size, created: record.timestampSeconds)
+            return [.upsert(entry), .setMetadata(file: entry, items: items, merge: false)]
+        case .link:
+            guard case .linkTarget(let targetText) = record.extra,
+                  let target = try? RemoteFilename(parsing: targetText, storePathCount: paths.paths.count, subdirCount: paths.subdirCount)
+            else { throw DiskRecoveryError("\(record): the link target is not a file name of this storage") }
+            let targetPath = paths.paths[target.storePathIndex].absolutePath(target)
+            if symlink(targetPath, path) != 0 && errno != EEXIST && errno != ENOENT { throw FileSystemCalls.error("symlink", path) }
+            counts.links += 1
+            guard let (size, _) = try? regularFileStatus(path) else { return [] }
+            return [.upsert(try catalogEntry(name, path: path, size: size, created: record.timestampSeconds))]
+        default:
+            throw DiskRecoveryError("\(record): a recovery binlog holds only creates and links; delete \(RecoveryFiles.flagName) in "
+                                    + "\(storePath.dataPath) and the path's data directory to recover again from scratch")
+        }
+    }
+
+    /// DOWNLOAD_FILE into place (a temporary file renamed when complete). An empty file is
+    /// created without asking (a C source refuses to send one); a name that may be empty and
+    /// is refused with EINVAL is checked with QUERY_FILE_INFO on a new connection (the source
+    /// closes after EINVAL).
+    func download(_ id: FileID, to path: String, _ session: SourceSession) async throws -> Int64 {
+        if id.remoteFilename.sizeFromName == 0 {
+            try StateFileIO.write("", path: path)
+            return 0
+        }
+        do {
+            return try await session.client().downloadFile(id, toPath: path)
+        } catch FDFSClientError.status(.EINVAL) where id.remoteFilename.sizeFromName == nil {
+            await session.reset()
+            guard try await session.client().queryFileInfo(id, computeCRC32: false).fileSize == 0 else { throw FDFSClientError.status(.EINVAL) }
+            try StateFileIO.write("", path: path)
+            return 0
+        }
+    }
+
+    /// The catalog row of a recovered file. A file uploaded to this storage (its name carries
+    /// our source) is a source file here, any other a replica; created is the record's time.
+    func catalogEntry(_ name: RemoteFilename, path: String, size: Int64, created: Int64) throws -> CatalogEntry {
+        let crc: UInt32? = switch name.kind {
+        case .appender: nil
+        case .slave: try CRC32.checksum(ofFileAt: path)
+        case .normal, .trunk: name.block.crc32
+        }
+        return CatalogEntry(fileID: name.text, group: group.rawValue, size: size, crc32: crc, created: created,
+                            isSource: name.block.source == ownSource, kind: name.kind)
+    }
+
+    /// Runs `body`, failing with a message naming `what` when it takes longer than `timeout`
+    /// (`onTimeout` unblocks it, e.g. by closing its connection).
+    func withDeadline<T: Sendable>(_ timeout: Duration, what: String, onTimeout: @escaping @Sendable () async -> Void,
+                                   _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { tasks in
+            tasks.addTask { try await body() }
+            tasks.addTask {
+                try await Task.sleep(for: timeout)
+                await onTimeout()
+                return nil
+            }
+            defer { tasks.cancelAll() }
+            guard let first = try await tasks.next(), let value = first else {
+                throw DiskRecoveryError("\(what) took longer than \(timeout)")
+            }
+            return value
+        }
+    }
+}
+
+/// Reads the lines of a file from an offset, a chunk at a time.
+struct LineReader {
+    let fd: Int32
+    let path: String
+    var offset: Int64
+    var buffer: [UInt8] = []
+    var bufferStart: Int64
+    var atEnd = false
+
+    init(fd: Int32, path: String, offset: Int64) {
+        self.fd = fd
+        self.path = path
+        self.offset = offset
+        self.bufferStart = offset
+    }
+
+    /// The next line without its newline and the offset after it; nil at the end. A last line
+    /// without a newline is returned too.
+    mutating func next() throws(FileSystemError) -> ([UInt8], Int64)? {
+        while true {
+            let start = Int(offset - bufferStart)
+            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(buffer[start..<newline])
+                offset = bufferStart + Int64(newline + 1)
+                return (line, offset)
+            }
+            if atEnd {
+                guard start < buffer.count else { return nil }
+                let line = Array(buffer[start...])
+                offset = bufferStart + Int64(buffer.count)
+                return (line, offset)
+            }
+            let more = try FileSystemCalls.readRange(fd, path: path, offset: bufferStart + Int64(buffer.count), count: 64 * 1024)
+            if more.isEmpty { atEnd = true }
+            buffer = Array(buffer[start...]) + more
+            bufferStart = offset
+        }
+    }
+}
