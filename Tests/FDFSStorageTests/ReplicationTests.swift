@@ -300,6 +300,23 @@ import Testing
         #expect(cluster.log(0).contains("no mark file for the peer"), "\(cluster.logs())")
         let rebuilt = try String(contentsOfFile: mark, encoding: .utf8)
         #expect(rebuilt.contains("binlog_offset="), "\(rebuilt)")
+
+        // Visibility: A's lag file says B is caught up, the tracker shows B's sync time.
+        let b = cluster.ids[1]
+        var lag = ""
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            lag = (try? String(contentsOfFile: cluster.basePath(0) + "/data/peer_sync.dat", encoding: .utf8)) ?? ""
+            if lag.contains("peer.\(b).state=caught_up") && lag.contains("peer.\(b).records_behind=0") { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(lag.contains("peer.\(b).state=caught_up") && lag.contains("peer.\(b).records_behind=0"), "\(lag)")
+        #expect(cluster.log(0).contains("sync state changed"))
+        let link = try await FDFSClientConnection.connect(host: "127.0.0.1", port: cluster.trackerPort)
+        let listed = try await link.request(ListStorageRequest(group: Self.group, storageID: nil)).storages.first { $0.id == b }
+        await link.close()
+        let now = Int64(Date().timeIntervalSince1970)
+        #expect(listed.map { now - $0.statistics.lastSyncedTimestamp < 120 } == true, "last_synced_timestamp of B: \(String(describing: listed?.statistics.lastSyncedTimestamp))")
         }
     }
 }
