@@ -530,25 +530,6 @@ public struct DiskRecovery: Sendable {
         return CatalogEntry(fileID: name.text, group: group.rawValue, size: size, crc32: crc, created: created,
                             isSource: name.block.source == ownSource, kind: name.kind)
     }
-
-    /// Runs `body`, failing with a message naming `what` when it takes longer than `timeout`
-    /// (`onTimeout` unblocks it, e.g. by closing its connection).
-    func withDeadline<T: Sendable>(_ timeout: Duration, what: String, onTimeout: @escaping @Sendable () async -> Void,
-                                   _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { tasks in
-            tasks.addTask { try await body() }
-            tasks.addTask {
-                try await Task.sleep(for: timeout)
-                await onTimeout()
-                return nil
-            }
-            defer { tasks.cancelAll() }
-            guard let first = try await tasks.next(), let value = first else {
-                throw DiskRecoveryError("\(what) took longer than \(timeout)")
-            }
-            return value
-        }
-    }
 }
 
 /// Reads the lines of a file from an offset, a chunk at a time.

@@ -32,6 +32,27 @@ public struct SyncSettings: Sendable {
     public var retryDelay: Duration = .seconds(5)
     /// Outgoing connections leave from this address (`bind_addr` with `client_bind`).
     public var bindAddress: String?
+    /// `network_timeout`: how long a peer may take to answer a record.
+    public var networkTimeout: Duration = .seconds(30)
+    /// `sync_start_time`..`sync_end_time` as seconds since local midnight; nil: all day.
+    public var syncWindow: (start: Int, end: Int)?
+
+    /// Whether records may be pushed at local time `secondsSinceMidnight` (a window may wrap
+    /// past midnight, e.g. 22:00..06:00).
+    public func inSyncWindow(secondsSinceMidnight t: Int) -> Bool {
+        guard let (start, end) = syncWindow else { return true }
+        return start <= end ? (start...end).contains(t) : (t >= start || t <= end)
+    }
+
+    /// Seconds since midnight, local time.
+    static func localSecondsSinceMidnight() -> Int {
+        var now = time(nil)
+        var parts = tm()
+        localtime_r(&now, &parts)
+        return Int(parts.tm_hour) * 3600 + Int(parts.tm_min) * 60 + Int(parts.tm_sec)
+    }
+
+    var inSyncWindowNow: Bool { inSyncWindow(secondsSinceMidnight: Self.localSecondsSinceMidnight()) }
 
     public init(basePath: String, ownPort: Int, useStorageID: Bool) {
         self.basePath = basePath
@@ -91,6 +112,12 @@ public struct PeerSync: Sendable {
                 continue
             default:
                 break
+            }
+            if !settings.inSyncWindowNow {
+                // Outside sync_start_time..sync_end_time: nothing is pushed (§6.1 step 2).
+                board.update(peerID) { $0.state = .outsideWindow }
+                try? await Task.sleep(for: .seconds(60))
+                continue
             }
             do {
                 try await session(peer)
@@ -158,7 +185,7 @@ public struct PeerSync: Sendable {
         let reader = try BinlogReader(syncDirectory: syncDirectory,
                                       position: BinlogPosition(fileIndex: mark.binlogIndex, offsetBytes: mark.binlogOffset),
                                       skipInvalidRecords: settings.skipInvalidRecords)
-        var pusher = RecordPusher(link: link, store: store, group: store.group, storePaths: await store.storePaths)
+        var pusher = RecordPusher(link: link, store: store, group: store.group, storePaths: await store.storePaths, timeout: settings.networkTimeout)
         var meter = LagMeter(position: reader.position)
         var written = mark
         let clock = ContinuousClock()
@@ -168,6 +195,10 @@ public struct PeerSync: Sendable {
         board.update(peerID) { $0.state = .catchingUp }
         while !Task.isCancelled {
             guard let p = await current(), p.status == .active || p.status == .syncing else { break }
+            if settings.syncWindow != nil && !settings.inSyncWindowNow {
+                logger.info("sync window closed; pushing resumes at sync_start_time")
+                break
+            }
             if clock.now - lastMeter >= .seconds(2) {
                 meter.extend(syncDirectory: syncDirectory, end: await store.binlogEnd)
                 lastMeter = clock.now

@@ -26,14 +26,19 @@ struct RecordPusher {
     let store: StorageStore
     let group: GroupName
     let storePaths: [StorePath]
+    /// How long a peer may take to answer (`network_timeout`); content adds one second per
+    /// MiB. A peer that takes longer is taken for hung: the connection is closed and the
+    /// record pushed again in the next session.
+    let timeout: Duration
     /// The previous create was answered EEXIST: ask QUERY_FILE_INFO before sending content.
     var lastCreateExisted = false
 
-    init(link: FDFSClientConnection, store: StorageStore, group: GroupName, storePaths: [StorePath]) {
+    init(link: FDFSClientConnection, store: StorageStore, group: GroupName, storePaths: [StorePath], timeout: Duration) {
         self.link = link
         self.store = store
         self.group = group
         self.storePaths = storePaths
+        self.timeout = timeout
     }
 
     mutating func push(_ record: BinlogRecord, syncDirectory: String) async throws {
@@ -112,8 +117,7 @@ struct RecordPusher {
         var create = create
         if create && lastCreateExisted {
             // The peer may have it already (a resent stretch): compare sizes before sending.
-            let query = try await link.send(QueryFileInfoRequest(group: group, filename: name.text, flags: QueryFileInfoRequest.flagNoCRC32)
-                .requestPacket(allocator: link.channel.allocator))
+            let query = try await send(QueryFileInfoRequest(group: group, filename: name.text, flags: QueryFileInfoRequest.flagNoCRC32))
             switch FDFSStatus(query.header.status) {
             case .success:
                 let info = try FileInfoResponse.decode(body: query.body, command: QueryFileInfoRequest.command)
@@ -165,14 +169,27 @@ struct RecordPusher {
         }
     }
 
-    func call<R: FDFSRequest>(_ request: R) async throws -> FDFSStatus {
-        FDFSStatus(try await link.send(request.requestPacket(allocator: link.channel.allocator)).header.status)
+    func send<R: FDFSRequest>(_ request: R) async throws -> FDFSRawResponse {
+        let link = link
+        let packet = request.requestPacket(allocator: link.channel.allocator)
+        return try await withDeadline(timeout, what: "the peer's answer to command \(R.command)", onTimeout: { await link.close() }) {
+            try await link.send(packet)
+        }
     }
 
-    func stream<R: FDFSStreamingRequest, C: AsyncSequence>(_ request: R, _ content: C, length: Int64) async throws -> FDFSStatus
+    func call<R: FDFSRequest>(_ request: R) async throws -> FDFSStatus {
+        FDFSStatus(try await send(request).header.status)
+    }
+
+    func stream<R: FDFSStreamingRequest, C: AsyncSequence & Sendable>(_ request: R, _ content: C, length: Int64) async throws -> FDFSStatus
     where C.Element == ByteBuffer {
+        let link = link
         let head = request.requestPacket(allocator: link.channel.allocator)
-        return FDFSStatus(try await link.send(head: head, content: content, contentLength: length).header.status)
+        let limit = timeout + .seconds(length / (1 << 20))
+        let response = try await withDeadline(limit, what: "sending \(length) bytes with command \(R.command)", onTimeout: { await link.close() }) {
+            try await link.send(head: head, content: content, contentLength: length)
+        }
+        return FDFSStatus(response.header.status)
     }
 
     /// 0 or one of `alsoDone` confirms the record; anything else ends the session.

@@ -117,6 +117,8 @@ public struct StorageService: Service {
         syncSettings.connectTimeout = .seconds(c.service.connectTimeoutSeconds)
         syncSettings.skipInvalidRecords = c.fileSyncSkipInvalidRecord
         syncSettings.bindAddress = bind
+        syncSettings.networkTimeout = .seconds(c.service.networkTimeoutSeconds)
+        if c.hasSyncWindow { syncSettings.syncWindow = (c.syncStartTime.secondsSinceMidnight, c.syncEndTime.secondsSinceMidnight) }
         var calls = TrackerCalls(trackers: trackers, bindAddress: bind, logger: logger)
         calls.connectTimeout = .seconds(c.service.connectTimeoutSeconds)
         let sync = SyncService(node: node, store: store, settings: syncSettings, calls: calls, board: SyncLagBoard(), logger: logger)

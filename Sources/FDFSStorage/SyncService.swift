@@ -19,6 +19,8 @@ public final class SyncLagBoard: @unchecked Sendable {
         case caughtUp = "caught_up"
         /// The last session failed; it is retried.
         case disconnected
+        /// Outside `sync_start_time`..`sync_end_time`.
+        case outsideWindow = "outside_sync_window"
         public var description: String { rawValue }
     }
 
