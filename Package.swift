@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "FDFSTracker", targets: ["FDFSTracker"]),
         .executable(name: "fdfs-trackerd", targets: ["fdfs-trackerd"]),
         .executable(name: "fdfs-storaged", targets: ["fdfs-storaged"]),
+        .executable(name: "fdfs", targets: ["fdfs"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -55,7 +56,7 @@ let package = Package(
         .target(
             name: "FDFSClient",
             dependencies: [
-                "FDFSModel", "FDFSProtocol", "FDFSFileSystem",
+                "FDFSModel", "FDFSProtocol", "FDFSFileSystem", "FDFSConfig",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -98,6 +99,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "fdfs",
+            dependencies: [
+                "FDFSClient", "FDFSConfig", "FDFSModel", "FDFSProtocol", "FDFSFileSystem",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
@@ -155,6 +165,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "FDFSCLITests",
+            dependencies: ["FDFSClient", "FDFSProtocol", "FDFSModel", "FDFSTesting"],
+            exclude: ["Golden"],
             swiftSettings: strict
         ),
         .testTarget(name: "FDFSConfigTests", dependencies: ["FDFSConfig", "FDFSModel", "FDFSTesting"], swiftSettings: strict),

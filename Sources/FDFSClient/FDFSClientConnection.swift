@@ -27,6 +27,9 @@ public enum FDFSClientError: Error, Hashable, Sendable, CustomStringConvertible 
     case contentLengthMismatch(expected: Int64, actual: Int64)
     /// An argument the protocol cannot carry (negative offset, metadata with separator bytes...).
     case invalidArgument(String)
+    /// Nothing was sent or received for `network_timeout` while a response was awaited; the
+    /// connection was closed.
+    case timedOut(seconds: Int64)
 
     public var description: String {
         switch self {
@@ -35,6 +38,7 @@ public enum FDFSClientError: Error, Hashable, Sendable, CustomStringConvertible 
         case .contentLengthMismatch(let expected, let actual):
             "the content had \(actual)\(actual > expected ? " or more" : "") bytes instead of the \(expected) announced"
         case .invalidArgument(let why): why
+        case .timedOut(let seconds): "no answer within the network timeout of \(seconds) s"
         }
     }
 
@@ -70,8 +74,11 @@ public final class FDFSClientConnection: Sendable {
 
     /// Connects to `host:port`, from `bindAddress` when given (`client_bind`).
     /// `maxResponseBytes` bounds the bodies of buffered responses; streamed ones are unbounded.
+    /// With `networkTimeout`, a request whose connection neither sends nor receives a byte
+    /// for that long fails with `FDFSClientError.timedOut` and the connection is closed
+    /// (`network_timeout` of client.conf; a download paused by its slow consumer does not count).
     public static func connect(host: String, port: Int, bindAddress: String? = nil, connectTimeout: TimeAmount = .seconds(10),
-                               maxResponseBytes: Int = 16 * 1024 * 1024,
+                               networkTimeout: TimeAmount? = nil, maxResponseBytes: Int = 16 * 1024 * 1024,
                                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> FDFSClientConnection {
         let limits = FDFSLimits(maxBufferedBodyBytes: maxResponseBytes)
         var bootstrap = ClientBootstrap(group: group)
@@ -84,8 +91,12 @@ public final class FDFSClientConnection: Sendable {
                     // Every response is framed as streamed; the collector buffers those that
                     // were asked for buffered, within the limit.
                     let decoder = FDFSFrameDecoder(policy: .response(streamBody: true, limits: limits))
+                    if let networkTimeout {
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: networkTimeout))
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
-                    try channel.pipeline.syncOperations.addHandler(ResponseCollector(maxBufferedBodyBytes: maxResponseBytes))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ResponseCollector(maxBufferedBodyBytes: maxResponseBytes, networkTimeout: networkTimeout))
                 }
             }
             .connect(host: host, port: port)
@@ -343,7 +354,12 @@ final class ResponseCollector: ChannelDuplexHandler {
     private var readPaused = false
     private var readPending = false
 
-    init(maxBufferedBodyBytes: Int) { self.maxBufferedBodyBytes = maxBufferedBodyBytes }
+    let networkTimeout: TimeAmount?
+
+    init(maxBufferedBodyBytes: Int, networkTimeout: TimeAmount? = nil) {
+        self.maxBufferedBodyBytes = maxBufferedBodyBytes
+        self.networkTimeout = networkTimeout
+    }
 
     // MARK: Outbound
 
@@ -486,6 +502,24 @@ final class ResponseCollector: ChannelDuplexHandler {
         if readPending {
             readPending = false
             context.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is IdleStateHandler.IdleStateEvent, let networkTimeout else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        // Idle while a response is awaited (and not because its consumer is behind): the
+        // server or the network is stuck.
+        let awaiting: Bool
+        switch receiving {
+        case .idle, .discarding: awaiting = !waiting.isEmpty
+        case .buffered, .streamed: awaiting = true
+        }
+        if awaiting && !readPaused {
+            failAll(FDFSClientError.timedOut(seconds: networkTimeout.nanoseconds / 1_000_000_000))
+            context.close(promise: nil)
         }
     }
 

@@ -196,3 +196,73 @@ final class LocalFileWriter: Sendable {
         }
     }
 }
+
+/// The part file of a resumable download: opened for appending (created when missing), kept
+/// on failure so that the next attempt continues from its size, renamed to the destination
+/// once it holds the whole file.
+final class LocalFileAppender: Sendable {
+    let path: String
+    let descriptor: Int32
+    /// Bytes already in the file when it was opened.
+    let size: Int64
+
+    private init(path: String, descriptor: Int32, size: Int64) {
+        self.path = path
+        self.descriptor = descriptor
+        self.size = size
+    }
+
+    /// Opens `path`; with `restart`, or when it holds more than `maxSize` bytes (not a part
+    /// of this file), it is emptied first.
+    static func open(_ path: String, restart: Bool, maxSize: Int64) async throws -> LocalFileAppender {
+        try await NIOThreadPool.singleton.runIfActive {
+            let fd = try FileSystemCalls.open(path, O_WRONLY | O_CREAT | O_APPEND, mode: 0o666)
+            var info = stat()
+            guard fstat(fd, &info) == 0 else {
+                let error = FileSystemCalls.error("fstat", path)
+                try? FileSystemCalls.close(fd, path: path)
+                throw error
+            }
+            var size = Int64(info.st_size)
+            if restart || size > maxSize {
+                guard ftruncate(fd, 0) == 0 else {
+                    let error = FileSystemCalls.error("ftruncate", path)
+                    try? FileSystemCalls.close(fd, path: path)
+                    throw error
+                }
+                size = 0
+            }
+            return LocalFileAppender(path: path, descriptor: fd, size: size)
+        }
+    }
+
+    func write(_ buffers: [ByteBuffer]) async throws {
+        guard !buffers.isEmpty else { return }
+        try await NIOThreadPool.singleton.runIfActive { [self] in
+            for buffer in buffers {
+                try buffer.withUnsafeReadableBytes { bytes throws(FileSystemError) in
+                    try FileSystemCalls.writeAll(descriptor, bytes, path: path)
+                }
+            }
+        }
+    }
+
+    /// Closes the file and, when it holds `expectedSize` bytes, renames it to `destination`.
+    func finish(renamingTo destination: String, expectedSize: Int64) async throws {
+        try await NIOThreadPool.singleton.runIfActive { [self] in
+            var info = stat()
+            let statFailed = fstat(descriptor, &info) != 0
+            try FileSystemCalls.close(descriptor, path: path)
+            if statFailed { throw FileSystemCalls.error("fstat", path) }
+            guard Int64(info.st_size) == expectedSize else {
+                throw FDFSClientError.contentLengthMismatch(expected: expectedSize, actual: Int64(info.st_size))
+            }
+            guard rename(path, destination) == 0 else { throw FileSystemCalls.error("rename", destination) }
+        }
+    }
+
+    /// Closes the file, keeping it for a later resume.
+    func close() async {
+        _ = try? await NIOThreadPool.singleton.runIfActive { [self] in try? FileSystemCalls.close(descriptor, path: path) }
+    }
+}

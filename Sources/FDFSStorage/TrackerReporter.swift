@@ -182,14 +182,22 @@ public struct TrackerReporter: Service {
             upTime: await node.upTime, version: s.version, initFlag: !(await node.syncOldDone), status: await node.joinStatus(),
             storageID: s.storageID, currentTrackerIP: t.host, trackers: s.trackers.map { "\($0.host):\($0.port)" }))
         await node.recordStatus(join.status, tracker: trackerIndex)
-        if await node.beginSyncDestRequest() {
-            do {
-                let answer = try await link.request(SyncDestRequest())
-                await node.syncDestAnswered(answer.info)
-            } catch {
-                await node.syncDestFailed()
-                throw error
+        // One reporter asks for the sync source; the others wait for its answer before they
+        // notify it. (Notifying an empty source meanwhile made this storage ONLINE on those
+        // trackers while the one that answered kept it WAIT_SYNC for good.)
+        while true {
+            if await node.beginSyncDestRequest() {
+                do {
+                    let answer = try await link.request(SyncDestRequest())
+                    await node.syncDestAnswered(answer.info)
+                } catch {
+                    await node.syncDestFailed()
+                    throw error
+                }
+                break
             }
+            guard await node.destRequestInFlight else { break }
+            try await Task.sleep(for: .milliseconds(20))
         }
         _ = try await link.request(SyncNotifyRequest(info: await node.syncSource))
         logger.info("joined tracker", metadata: ["fdfs.tracker": "\(t.host):\(t.port)", "fdfs.status": "\(join.status)"])
