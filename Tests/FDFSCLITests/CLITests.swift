@@ -233,10 +233,14 @@ struct CLITests {
     }
 }
 
-/// The monitor screen with every value that changes between runs masked: times, numbers,
-/// and runs of spaces (column widths follow the numbers).
+/// The monitor screen with every value that changes between runs masked: times, the sync
+/// source (either storage may join first), lags, numbers, and runs of spaces (column widths
+/// follow the numbers).
 func maskMonitor(_ text: String) -> String {
     var s = text.replacingOccurrences(of: #"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"#, with: "<time>", options: .regularExpression)
+    s = s.replacingOccurrences(of: #"(update|up to) -"#, with: "$1 <time>", options: .regularExpression)
+    s = s.replacingOccurrences(of: #"source ([0-9.]+|-) +trunk"#, with: "source <id> trunk", options: .regularExpression)
+    s = s.replacingOccurrences(of: #"\(([0-9]+ s behind|never synced)\)"#, with: "(<lag>)", options: .regularExpression)
     s = s.replacingOccurrences(of: #"[0-9]+"#, with: "#", options: .regularExpression)
     s = s.replacingOccurrences(of: #"(#\.)?# (GB|MB)"#, with: "<size>", options: .regularExpression)
     s = s.replacingOccurrences(of: #" +"#, with: " ", options: .regularExpression)
