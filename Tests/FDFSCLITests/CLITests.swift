@@ -2,6 +2,7 @@ import FDFSClient
 import FDFSModel
 import FDFSProtocol
 import Foundation
+import Glibc
 import Testing
 
 /// The built `fdfs` binary against live clusters of real daemons (started by `fdfs sandbox`),
@@ -167,6 +168,15 @@ struct CLITests {
         #expect(usage.status == 1 && usage.stderr.contains("Missing expected argument"), "\(usage)")
         let badID = try await CLI.run(["info", "--tracker", "127.0.0.1:26499", "not-a-file-id"])
         #expect(badID.status == 1 && badID.stderr.contains("not a file ID"), "\(badID)")
+        // A tracker that accepts connections but never answers: network_timeout from client.conf.
+        let silent = try SilentListener(port: 26498)
+        defer { silent.close() }
+        let conf = FileManager.default.temporaryDirectory.appendingPathComponent("silent-\(UUID().uuidString).conf").path
+        try "tracker_server = 127.0.0.1:26498\nnetwork_timeout = 1\nconnect_timeout = 1\n".write(toFile: conf, atomically: true, encoding: .utf8)
+        let started = ContinuousClock.now
+        let stuck = try await CLI.run(["monitor", "--config", conf])
+        #expect(stuck.status == 3 && stuck.stderr.contains("tracker 127.0.0.1:26498 did not answer within 1 s (network_timeout)"), "\(stuck)")
+        #expect(ContinuousClock.now - started < .seconds(20))
         let help = try await CLI.run(["--help"])
         #expect(help.status == 0 && help.text.contains("EXIT CODES") && help.text.contains("3  unavailable"))
 
@@ -245,4 +255,26 @@ func maskMonitor(_ text: String) -> String {
     s = s.replacingOccurrences(of: #"(#\.)?# (GB|MB)"#, with: "<size>", options: .regularExpression)
     s = s.replacingOccurrences(of: #" +"#, with: " ", options: .regularExpression)
     return s
+}
+
+/// A listening socket that never accepts: connections complete in the backlog, requests get
+/// no answer.
+final class SilentListener: Sendable {
+    let descriptor: Int32
+
+    init(port: UInt16) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(descriptor, 16) == 0 else { throw CLITestError("cannot listen on 127.0.0.1:\(port): errno \(errno)") }
+    }
+
+    func close() { _ = Glibc.close(descriptor) }
 }

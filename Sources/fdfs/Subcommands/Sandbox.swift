@@ -143,6 +143,7 @@ struct Sandbox: AsyncParsableCommand {
         if fm.isExecutableFile(atPath: here + "/fdfs-trackerd") && fm.isExecutableFile(atPath: here + "/fdfs-storaged") { return here }
         if Self.runningFromBuildDirectory && fm.fileExists(atPath: "Package.swift") {
             let release = here.hasSuffix("/release")
+            try Self.ensureSQLiteHeaders()
             say("building fdfs-trackerd and fdfs-storaged (the first build takes a few minutes)...")
             for product in ["fdfs-trackerd", "fdfs-storaged"] {
                 let build = Process()
@@ -155,6 +156,23 @@ struct Sandbox: AsyncParsableCommand {
             return here
         }
         throw CLIFailure(.usage, "fdfs-trackerd and fdfs-storaged are not in \(here); build them (`swift build`) or give --bin-dir")
+    }
+
+    /// The storage daemon links the system SQLite: on a fresh Debian/Ubuntu machine, install
+    /// its headers (as root) the way tools/test does, or say how to.
+    static func ensureSQLiteHeaders() throws {
+        guard !FileManager.default.fileExists(atPath: "/usr/include/sqlite3.h") else { return }
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/apt-get") else {
+            throw CLIFailure(.usage, "building fdfs-storaged needs the SQLite headers: install libsqlite3-dev "
+                             + "(sudo apt-get install libsqlite3-dev) and retry")
+        }
+        say("installing libsqlite3-dev (SQLite headers for the storage catalog) with apt-get...")
+        let install = Process()
+        install.executableURL = URL(fileURLWithPath: "/bin/sh")
+        install.arguments = ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsqlite3-dev >/dev/null"]
+        try install.run()
+        install.waitUntilExit()
+        guard install.terminationStatus == 0 else { throw CLIFailure(.server, "apt-get could not install libsqlite3-dev") }
     }
 
     private func locateSamples() throws -> String {
