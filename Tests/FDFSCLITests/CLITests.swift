@@ -79,6 +79,31 @@ struct CLITests {
             #expect(slave.line == String(id.dropLast(4)) + "_150x150.png")
             #expect(try await c.fdfs(["download", slave.line, "-"]).stdout == testBytes(5000, seed: 2))
 
+            // List: every file of the group exactly once, from both storages' catalogs.
+            var uploaded: Set<String> = [id, aid, slave.line]
+            for i in 0..<12 {
+                let r = try await c.fdfs(["upload", "-", "--ext", "txt"], stdin: Data("file \(i)".utf8))
+                #expect(r.status == 0, "\(r)")
+                uploaded.insert(r.line)
+            }
+            let listed = try await c.fdfs(["list", "group1"])
+            #expect(listed.status == 0, "\(listed)")
+            let lines = listed.text.split(separator: "\n").map(String.init)
+            #expect(lines.count == uploaded.count && Set(lines) == uploaded, "listed \(lines), uploaded \(uploaded.sorted())")
+            #expect(lines == lines.sorted())
+            let listJSON = try await c.fdfs(["list", "group1", "--json"]).json()
+            #expect(listJSON["count"] as? Int == uploaded.count)
+            let jsonFiles = try #require(listJSON["files"] as? [[String: Any]])
+            #expect(jsonFiles.first { $0["file_id"] as? String == id }?["size"] as? Int == content.count)
+            #expect(jsonFiles.first { $0["file_id"] as? String == aid }?["kind"] as? String == "appender")
+            #expect(try await c.fdfs(["list", "group1", "--limit", "3"]).text.split(separator: "\n").count == 3)
+            let prefix = try await c.fdfs(["list", "group1", "--prefix", "M00/00/00/"])
+            #expect(prefix.text.split(separator: "\n").count == uploaded.filter { $0.hasPrefix("group1/M00/00/00/") }.count)
+            let none = try await c.fdfs(["list", "group1", "--prefix", "M01/"])
+            #expect(none.status == 0 && none.text.isEmpty, "\(none)")
+            let noGroup = try await c.fdfs(["list", "nogroup"])
+            #expect(noGroup.status == 2 && noGroup.stderr.contains("group not found: nogroup"), "\(noGroup)")
+
             // Delete: then it is not found (exit 2).
             #expect(try await c.fdfs(["delete", slave.line]).status == 0)
             let gone = try await c.fdfs(["info", slave.line])
