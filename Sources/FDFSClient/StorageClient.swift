@@ -145,6 +145,37 @@ public struct StorageClient: Sendable {
         }
     }
 
+    // MARK: Listing
+
+    /// LIST_FILES (250, a swift-fdfs extension): up to `limit` (1...1000) files of `group` on
+    /// this storage whose remote filename starts with `prefix` and sorts after `after`, in
+    /// byte order. A C storage does not know the command: it answers EINVAL and closes, which
+    /// throws `FDFSClientError.status(.EINVAL)` (as does a group this storage does not hold).
+    public func listFiles(group: GroupName, prefix: String = "", after: String = "",
+                          limit: Int = ListFilesRequest.maxLimit) async throws -> [ListedFile] {
+        guard (1...ListFilesRequest.maxLimit).contains(limit) else {
+            throw FDFSClientError.invalidArgument("limit \(limit) is outside 1...\(ListFilesRequest.maxLimit)")
+        }
+        try Self.checkListedName(prefix, "prefix")
+        try Self.checkListedName(after, "after")
+        return try await connection.request(ListFilesRequest(group: group, limit: limit, prefix: prefix, after: after)).files
+    }
+
+    /// Every file of `group` on this storage whose remote filename starts with `prefix`, in
+    /// pages of `pageSize` passed to `body` in order; each file comes exactly once (files
+    /// created meanwhile are listed when they sort after the current page). Stops after the
+    /// first page shorter than `pageSize`.
+    public func listAllFiles(group: GroupName, prefix: String = "", pageSize: Int = ListFilesRequest.maxLimit,
+                             _ body: ([ListedFile]) async throws -> Void) async throws {
+        var after = ""
+        while true {
+            let page = try await listFiles(group: group, prefix: prefix, after: after, limit: pageSize)
+            if !page.isEmpty { try await body(page) }
+            guard page.count == pageSize, let last = page.last else { return }
+            after = last.remoteFilename
+        }
+    }
+
     // MARK: Downloads
 
     /// DOWNLOAD_FILE (14): `length` bytes from `offset` (`length` 0: to the end) passed to
@@ -241,6 +272,14 @@ public struct StorageClient: Sendable {
         try await content.withOpened { size, send in
             let head = makeRequest(size).requestPacket(allocator: connection.channel.allocator)
             return try FDFSClientConnection.decode(R.self, try await send(connection, head))
+        }
+    }
+
+    static func checkListedName(_ text: String, _ what: String) throws {
+        let bytes = Array(text.utf8)
+        guard bytes.count <= ListFilesRequest.maxNameBytes,
+              bytes.allSatisfy({ ASCII.isFileNameCharacter($0) || $0 == UInt8(ascii: "/") }) else {
+            throw FDFSClientError.invalidArgument("\(what) '\(text)' must be 0...\(ListFilesRequest.maxNameBytes) characters of A-Z a-z 0-9 . _ - /")
         }
     }
 

@@ -43,6 +43,8 @@ public enum StorageCommand: UInt8, Sendable, CaseIterable {
     case modifyFile = 34
     case truncateFile = 36
     case regenerateAppenderFilename = 38
+    /// swift-fdfs extension, unknown to C storages (docs/protocol.md, "LIST_FILES").
+    case listFiles = 250
     case activeTest = 111
     case quit = 82
 }

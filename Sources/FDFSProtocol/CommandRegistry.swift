@@ -122,6 +122,7 @@ public enum CommandRegistry {
         .make(ModifyFileRequest.self, "MODIFY_FILE"),
         .make(TruncateFileRequest.self, "TRUNCATE_FILE"),
         .make(RegenerateAppenderFilenameRequest.self, "REGENERATE_APPENDER_FILENAME"),
+        .make(ListFilesRequest.self, "LIST_FILES"),
         .make(ActiveTestRequest.self, "ACTIVE_TEST"),
         .make(QuitRequest.self, "QUIT"),
         .make(ReportServerIDRequest.self, "REPORT_SERVER_ID"),

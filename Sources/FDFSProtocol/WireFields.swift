@@ -85,6 +85,11 @@ public struct FieldReader {
         return v
     }
 
+    public mutating func uint16(_ what: String) throws(FDFSProtocolError) -> UInt16 {
+        guard let v = buffer.readInteger(endianness: .big, as: UInt16.self) else { throw short(what) }
+        return v
+    }
+
     public mutating func uint8(_ what: String) throws(FDFSProtocolError) -> UInt8 {
         guard let v = buffer.readInteger(as: UInt8.self) else { throw short(what) }
         return v

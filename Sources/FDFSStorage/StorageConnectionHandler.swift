@@ -15,8 +15,8 @@ import Darwin
 /// EINVAL reply closes the connection, as the C storage does.
 ///
 /// Serves every client command of protocol spec §5 and the storage -> storage sync commands
-/// of cluster spec §6.5 (`SyncReceiver.swift`); CREATE_LINK (a command of trunk setups)
-/// answers EOPNOTSUPP.
+/// of cluster spec §6.5 (`SyncReceiver.swift`), and LIST_FILES (250, our extension);
+/// CREATE_LINK (a command of trunk setups) answers EOPNOTSUPP.
 public struct StorageConnectionHandler: FDFSConnectionHandler {
     let store: StorageStore
     let fileSync: FileSyncPolicy
@@ -260,6 +260,8 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 try await connection.reply(try await fileInfo(r))
             case let r as RegenerateAppenderFilenameRequest:
                 try await connection.reply(try await regenerate(r))
+            case let r as ListFilesRequest:
+                try await connection.reply(try await listFiles(r))
             case let r as SetMetadataRequest:
                 try await setMetadata(r)
                 stats.succeeded(.setMetadata)
@@ -378,6 +380,28 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         let entry = store.entry(new, size: size, crc32: crc, created: time)
         try await store.recordSource(.rename, new, now: time, extra: .renamedFrom(old.text), catalog: .rename(from: old.text, to: entry))
         return UploadResponse(group: store.group, remoteFilename: new.text)
+    }
+
+    /// LIST_FILES (250, our extension): a page of this group's files from the catalog. The
+    /// catalog is written in batches after the reply of each write, so the page is read
+    /// only after every change queued so far is committed: an upload or delete answered
+    /// before this request is seen by it. Another group or a limit outside 1...1000 is
+    /// EINVAL (and closes, as every EINVAL does).
+    func listFiles(_ r: ListFilesRequest) async throws(StorageError) -> ListFilesResponse {
+        guard r.group == store.group else { throw StorageError(.EINVAL, "group \(r.group) is not this storage's group \(store.group)") }
+        guard (1...ListFilesRequest.maxLimit).contains(r.limit) else {
+            throw StorageError(.EINVAL, "limit \(r.limit) is outside 1...\(ListFilesRequest.maxLimit)")
+        }
+        let entries: [CatalogEntry]
+        do {
+            entries = try await store.catalog.files(group: store.group.rawValue, prefix: r.prefix, after: r.after, limit: r.limit)
+        } catch {
+            throw StorageError(.EIO, "\(error)")
+        }
+        return ListFilesResponse(files: entries.map {
+            ListedFile(remoteFilename: $0.fileID, size: $0.size, created: $0.created, crc32: $0.crc32, isSource: $0.isSource,
+                       kind: ListedFileKind($0.kind))
+        })
     }
 
     /// SET_METADATA (13): the metadata lives in the catalog (no `-m` side files); the change

@@ -33,6 +33,14 @@ public actor CatalogWriter {
         try await catalog.metadata(of: fileID)
     }
 
+    /// A page of `FileCatalog.files(group:prefix:after:limit:)` that includes every change
+    /// queued before the call: it waits for those to be committed first, so a file whose
+    /// upload was answered is listed and a deleted one is not.
+    public func files(group: String, prefix: String = "", after: String = "", limit: Int = 1000) async throws(CatalogError) -> [CatalogEntry] {
+        try await flush()
+        return try await catalog.readFiles(group: group, prefix: prefix, after: after, limit: limit)
+    }
+
     /// Queues a change; it is written with the next batch.
     public func enqueue(_ change: CatalogChange) {
         pending.append(change)

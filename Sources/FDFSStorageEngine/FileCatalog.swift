@@ -209,17 +209,42 @@ public final class FileCatalog: Sendable {
         }
     }
 
-    /// Up to `limit` files of `group` whose id sorts after `after`, in id order: page through
-    /// a group by passing the last id of the previous page.
-    public func files(group: String, after: String = "", limit: Int = 1000) throws(CatalogError) -> [CatalogEntry] {
+    /// Up to `limit` files of `group` whose id sorts after `after` and starts with `prefix`,
+    /// in id order: page through a group by passing the last id of the previous page.
+    /// Ids are ASCII, so the ids starting with `prefix` are exactly the range
+    /// `prefix <= id < prefix + "\u{7F}"`, which the `file_by_group` index serves.
+    public func files(group: String, prefix: String = "", after: String = "", limit: Int = 1000) throws(CatalogError) -> [CatalogEntry] {
         do {
-            return try pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM file WHERE group_name = ? AND file_id > ? ORDER BY file_id LIMIT ?",
-                                 arguments: [group, after, limit]).map(Self.entry)
-            }
+            return try pool.read { db in try Self.files(db, group: group, prefix: prefix, after: after, limit: limit) }
         } catch {
             throw CatalogError("read", error)
         }
+    }
+
+    /// `files(group:prefix:after:limit:)` without blocking the caller's thread.
+    func readFiles(group: String, prefix: String, after: String, limit: Int) async throws(CatalogError) -> [CatalogEntry] {
+        do {
+            return try await pool.read { db in try Self.files(db, group: group, prefix: prefix, after: after, limit: limit) }
+        } catch {
+            throw CatalogError("read", error)
+        }
+    }
+
+    static func files(_ db: Database, group: String, prefix: String, after: String, limit: Int) throws -> [CatalogEntry] {
+        if prefix.isEmpty {
+            return try Row.fetchAll(db, sql: "SELECT * FROM file WHERE group_name = ? AND file_id > ? ORDER BY file_id LIMIT ?",
+                                    arguments: [group, after, limit]).map(Self.entry)
+        }
+        // One lower bound, the tighter one, so that the index seek starts inside the range
+        // (SQLite seeks on one of two lower bounds and filters by the other). Byte order, as
+        // SQLite's BINARY collation compares.
+        let upper = prefix + "\u{7F}"
+        if after.utf8.lexicographicallyPrecedes(prefix.utf8) {
+            return try Row.fetchAll(db, sql: "SELECT * FROM file WHERE group_name = ? AND file_id >= ? AND file_id < ? ORDER BY file_id LIMIT ?",
+                                    arguments: [group, prefix, upper, limit]).map(Self.entry)
+        }
+        return try Row.fetchAll(db, sql: "SELECT * FROM file WHERE group_name = ? AND file_id > ? AND file_id < ? ORDER BY file_id LIMIT ?",
+                                arguments: [group, after, upper, limit]).map(Self.entry)
     }
 
     /// Every row and every file's metadata (for rebuilds and comparisons).

@@ -21,6 +21,10 @@ enum Fuzz {
         }
         return out
     }()
+    /// `role code` of the commands the capture sent as unknown ones (code 250, which is now our
+    /// LIST_FILES extension): their only seed is an empty body that both C servers refused,
+    /// and so do we.
+    static let probedAsUnknown: Set<String> = Set(WireVector.all.filter { $0.cmd_name.hasPrefix("UNKNOWN") }.map { "\($0.role.rawValue) \($0.cmd)" })
 }
 
 @Suite struct FuzzTests {
@@ -64,7 +68,7 @@ enum Fuzz {
             }
         }
         // Unchanged seeds from the capture are among the inputs, so some must be accepted.
-        if !ownSeeds.isEmpty { #expect(accepted > 0, "\(target.testDescription) accepted nothing") }
+        if !ownSeeds.isEmpty && !Fuzz.probedAsUnknown.contains("\(target.role.rawValue) \(target.code)") { #expect(accepted > 0, "\(target.testDescription) accepted nothing") }
     }
 
     @Test(arguments: [FDFSFramingPolicy.server(.tracker, limits: FDFSLimits(maxBufferedBodyBytes: 4096, maxStreamContentBytes: 1 << 20, maxMetadataBytes: 512)),

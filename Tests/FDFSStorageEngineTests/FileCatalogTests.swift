@@ -81,6 +81,56 @@ import Testing
         #expect(try c.files(group: "group3").isEmpty)
     }
 
+    @Test func listingByPrefixSelectsExactlyTheNamesStartingWithIt() async throws {
+        let c = try catalog()
+        let mine = (0..<600).map { Self.entry($0) }  // directories M00/00/00 ... M00/00/FF
+        let other = (0..<40).map { n in
+            var e = Self.entry(n, group: "group2")
+            e.fileID = "M00/00/01/other\(n).txt"
+            return e
+        }
+        // Neighbours that share a prefix only as text, and ids that sort right around the bounds.
+        let edges = ["M00/00/0", "M00/00/01", "M00/00/01~", "M00/00/02", "M00/00/00/", "M00/00/01/"].map { id in
+            var e = Self.entry(0)
+            e.fileID = id
+            return e
+        }
+        try c.applyNow((mine + other + edges).shuffled().map { .upsert($0) })
+        let all = (mine + edges).map(\.fileID)
+        for prefix in ["", "M00", "M00/00/01", "M00/00/01/", "M00/00/01/file00001", "M00/00/01/file00001.txt", "M00/00/FF/", "M01", "Z", "M00/00/01~"] {
+            let expected = all.filter { $0.hasPrefix(prefix) }.sorted()
+            for pageSize in [1, 3, 1000] {
+                var seen: [String] = []
+                var last = ""
+                while true {
+                    let page = try c.files(group: "group1", prefix: prefix, after: last, limit: pageSize)
+                    #expect(page.count <= pageSize)
+                    seen += page.map(\.fileID)
+                    guard page.count == pageSize, let end = page.last else { break }
+                    last = end.fileID
+                }
+                #expect(seen == expected, "prefix '\(prefix)' page size \(pageSize)")
+            }
+        }
+        #expect(try c.files(group: "group1", prefix: "M00/00/01/").count == 3 + 1)  // file00001, 257, 513 and the bare "M00/00/01/"
+        // `after` before the prefix range starts at the range; after its end, nothing.
+        #expect(try c.files(group: "group1", prefix: "M00/00/02/", after: "M00/00/01/zzz", limit: 1).map(\.fileID) == ["M00/00/02/file00002.txt"])
+        #expect(try c.files(group: "group1", prefix: "M00/00/02/", after: "M00/00/03", limit: 10).isEmpty)
+        // Another group's names under the same prefix are not listed, and it lists its own.
+        #expect(try c.files(group: "group2", prefix: "M00/00/01/").count == 40)
+        #expect(try c.files(group: "group2", prefix: "M00/00/02/").isEmpty)
+
+        // Through the writer: changes queued and not yet committed are part of the page.
+        let writer = CatalogWriter(catalog: c, coalesceDelay: .milliseconds(200))
+        var fresh = Self.entry(5000)
+        fresh.fileID = "M00/00/01/fresh.txt"
+        await writer.enqueue(.upsert(fresh))
+        await writer.enqueue(.remove(fileID: "M00/00/01/file00001.txt"))
+        let page = try await writer.files(group: "group1", prefix: "M00/00/01/")
+        #expect(page.map(\.fileID) == ["M00/00/01/", "M00/00/01/file00257.txt", "M00/00/01/file00513.txt", "M00/00/01/fresh.txt"])
+        #expect(page.last == fresh)
+    }
+
     @Test func writerBatchesAndFlushSeesEverything() async throws {
         let c = try catalog()
         let writer = CatalogWriter(catalog: c)

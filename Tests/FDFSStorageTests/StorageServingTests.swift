@@ -33,13 +33,13 @@ struct RunningStorage: Sendable {
 
 func withStorage<T: Sendable>(hasSpace: @escaping @Sendable (PathSpace) -> Bool = { _ in true }, stats: StorageStats = StorageStats(),
                               now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
-                              networkTimeout: Duration = .seconds(2),
+                              networkTimeout: Duration = .seconds(2), catalogCoalesceDelay: Duration = .milliseconds(2),
                               _ body: @Sendable (RunningStorage) async throws -> T) async throws -> T {
     let base = try temporaryDirectory()
     let paths = StorePaths(paths: [StorePath(path: base + "/store0")], subdirCount: 2)
     try paths.createDirectories()
     try FileManager.default.createDirectory(atPath: base + "/data", withIntermediateDirectories: true)
-    let catalog = CatalogWriter(catalog: try FileCatalog(path: StorageStore.catalogPath(basePath: base)))
+    let catalog = CatalogWriter(catalog: try FileCatalog(path: StorageStore.catalogPath(basePath: base)), coalesceDelay: catalogCoalesceDelay)
     let store = try StorageStore(group: try GroupName("group1"), source: .ipv4(IPv4Address(127, 0, 0, 2)), paths: paths,
                                  cursor: SubdirectoryCursor(subdirCount: 2, rotateCount: 2), basePath: base, catalog: catalog,
                                  hasSpace: hasSpace)
