@@ -33,9 +33,9 @@ extension FDFSClient {
         while limit.map({ listed < $0 }) ?? true {
             // The smallest name at the head of any storage's page; the same name on others is skipped.
             guard let smallest = cursors.indices.filter({ !cursors[$0].page.isEmpty })
-                .min(by: { cursors[$0].page[0].remoteFilename < cursors[$1].page[0].remoteFilename }) else { break }
-            let file = cursors[smallest].page[0]
-            for i in cursors.indices where !cursors[i].page.isEmpty && cursors[i].page[0].remoteFilename == file.remoteFilename {
+                .min(by: { cursors[$0].page.first!.remoteFilename < cursors[$1].page.first!.remoteFilename }) else { break }
+            let file = cursors[smallest].page.first!
+            for i in cursors.indices where !cursors[i].page.isEmpty && cursors[i].page.first!.remoteFilename == file.remoteFilename {
                 cursors[i].page.removeFirst()
                 if cursors[i].page.isEmpty { try await cursors[i].fill(self, group: group, prefix: prefix, pageSize: pageSize) }
             }
