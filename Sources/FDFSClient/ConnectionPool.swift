@@ -1,4 +1,4 @@
-public import FDFSProtocol
+import FDFSProtocol
 public import NIOCore
 import NIOPosix
 #if canImport(Glibc)

@@ -28,13 +28,7 @@ final class LocalFileReader: Sendable {
 
     static func open(_ path: String) async throws -> LocalFileReader {
         try await NIOThreadPool.singleton.runIfActive {
-            let fd = try FileSystemCalls.open(path, O_RDONLY)
-            var info = stat()
-            guard fstat(fd, &info) == 0 else {
-                let error = FileSystemCalls.error("fstat", path)
-                try? FileSystemCalls.close(fd, path: path)
-                throw error
-            }
+            let (fd, info) = try openWithStatus(path, O_RDONLY)
             guard (info.st_mode & S_IFMT) == S_IFREG else {
                 try? FileSystemCalls.close(fd, path: path)
                 throw FileSystemError(operation: "upload", path: path, errno: (info.st_mode & S_IFMT) == S_IFDIR ? EISDIR : EINVAL)
@@ -216,13 +210,7 @@ final class LocalFileAppender: Sendable {
     /// of this file), it is emptied first.
     static func open(_ path: String, restart: Bool, maxSize: Int64) async throws -> LocalFileAppender {
         try await NIOThreadPool.singleton.runIfActive {
-            let fd = try FileSystemCalls.open(path, O_WRONLY | O_CREAT | O_APPEND, mode: 0o666)
-            var info = stat()
-            guard fstat(fd, &info) == 0 else {
-                let error = FileSystemCalls.error("fstat", path)
-                try? FileSystemCalls.close(fd, path: path)
-                throw error
-            }
+            let (fd, info) = try openWithStatus(path, O_WRONLY | O_CREAT | O_APPEND, mode: 0o666)
             var size = Int64(info.st_size)
             if restart || size > maxSize {
                 guard ftruncate(fd, 0) == 0 else {
@@ -265,4 +253,17 @@ final class LocalFileAppender: Sendable {
     func close() async {
         _ = try? await NIOThreadPool.singleton.runIfActive { [self] in try? FileSystemCalls.close(descriptor, path: path) }
     }
+}
+
+/// Opens `path` and reads its status; the descriptor is closed again when `fstat` fails.
+/// Blocking: call it on a thread-pool thread.
+private func openWithStatus(_ path: String, _ flags: Int32, mode: mode_t = 0) throws(FileSystemError) -> (Int32, stat) {
+    let fd = try FileSystemCalls.open(path, flags, mode: mode)
+    var info = stat()
+    guard fstat(fd, &info) == 0 else {
+        let error = FileSystemCalls.error("fstat", path)
+        try? FileSystemCalls.close(fd, path: path)
+        throw error
+    }
+    return (fd, info)
 }

@@ -1,8 +1,8 @@
 import FDFSClient
-public import FDFSModel
-public import FDFSProtocol
-public import FDFSStorageEngine
-public import Logging
+import FDFSModel
+import FDFSProtocol
+import FDFSStorageEngine
+import Logging
 
 /// The startup steps of cluster spec §7.7 that StorageService.run() delegates: the group name
 /// from the trackers, the own server id and file-name source, and the store path marks.
