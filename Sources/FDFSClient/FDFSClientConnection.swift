@@ -30,6 +30,8 @@ public enum FDFSClientError: Error, Hashable, Sendable, CustomStringConvertible 
     /// Nothing was sent or received for `network_timeout` while a response was awaited; the
     /// connection was closed.
     case timedOut(seconds: Int64)
+    /// Replies that decode but contradict each other (a paged answer that stops early...).
+    case inconsistentReply(String)
 
     public var description: String {
         switch self {
@@ -39,6 +41,7 @@ public enum FDFSClientError: Error, Hashable, Sendable, CustomStringConvertible 
             "the content had \(actual)\(actual > expected ? " or more" : "") bytes instead of the \(expected) announced"
         case .invalidArgument(let why): why
         case .timedOut(let seconds): "no answer within the network timeout of \(seconds) s"
+        case .inconsistentReply(let why): why
         }
     }
 

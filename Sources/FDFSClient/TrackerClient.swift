@@ -1,3 +1,4 @@
+public import FDFSConfig
 public import FDFSModel
 public import FDFSProtocol
 
@@ -57,6 +58,22 @@ public struct TrackerClient: Sendable {
     /// DELETE_STORAGE (93): refused (EBUSY) by the tracker while the storage is ONLINE or ACTIVE.
     public func deleteStorage(group: GroupName, storageID: String) async throws {
         _ = try await connection.request(DeleteStorageRequest(group: group, storageID: storageID))
+    }
+
+    /// FETCH_STORAGE_IDS (69), page after page (at most 32 requests, cluster spec §1.13): the
+    /// tracker's storage_ids.conf. Empty when the tracker does not use storage ids.
+    public func storageIDs() async throws -> StorageIDs {
+        let source = "FETCH_STORAGE_IDS from " + (connection.remoteAddress.map { "\($0)" } ?? "the tracker")
+        var text = ""
+        var fetched: Int32 = 0
+        for _ in 0..<32 {
+            let page = try await connection.request(FetchStorageIDsRequest(startIndex: fetched, allowEmpty: true))
+            text += page.text
+            fetched += page.count
+            if fetched >= page.total { return try StorageIDs.parse(text: text, path: source) }
+            guard page.count > 0 else { break }
+        }
+        throw FDFSClientError.inconsistentReply("\(source) stopped after \(fetched) ids")
     }
 
     /// TRACKER_GET_LEADER (95): the leader's address.

@@ -24,14 +24,17 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     let stats: StorageStats
     /// What peers' syncs delivered here, for SYNC_REPORT.
     let progress: SyncReceiveProgress
+    /// Numeric server id -> address (from storage_ids.conf), for QUERY_FILE_INFO's source.
+    let sourceAddresses: [UInt32: String]
 
     public init(store: StorageStore, fileSync: FileSyncPolicy = FileSyncPolicy(), now: @escaping @Sendable () -> Int64, stats: StorageStats = StorageStats(),
-                progress: SyncReceiveProgress = SyncReceiveProgress()) {
+                progress: SyncReceiveProgress = SyncReceiveProgress(), sourceAddresses: [UInt32: String] = [:]) {
         self.store = store
         self.fileSync = fileSync
         self.now = now
         self.stats = stats
         self.progress = progress
+        self.sourceAddresses = sourceAddresses
     }
 
     /// A streamed body being received.
@@ -433,7 +436,8 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     }
 
     /// QUERY_FILE_INFO (22): size and mtime from the file, CRC32 from the name (computed for
-    /// appender and slave files unless flag 1), source from the name.
+    /// appender and slave files unless flag 1), source from the name (a server id resolved through
+    /// storage_ids.conf, empty when unknown).
     func fileInfo(_ r: QueryFileInfoRequest) async throws -> FileInfoResponse {
         let (name, path) = try store.resolve(group: r.file.group, filename: r.file.filename, storePaths: await store.storePaths)
         let (size, mtime) = try regularFileStatus(path)
@@ -447,7 +451,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         }
         let sourceIP: String = switch name.block.source {
         case .ipv4(let a): a.description
-        case .serverID: ""
+        case .serverID(let id): sourceAddresses[id] ?? ""
         }
         return FileInfoResponse(fileSize: size, modificationTime: mtime, crc32: crc, sourceIPAddress: sourceIP, ipAddressSize: .ipv4)
     }

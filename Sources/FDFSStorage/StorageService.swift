@@ -34,6 +34,7 @@ public struct StorageService: Service {
         let group = if let configured = c.groupName { configured } else { try await askGroupName(trackers, port: c.port, bind: bind) }
         let (ownIP, parameters) = try await askTrackers(trackers, group: group, port: c.port, bind: bind)
         let (fileNameSource, serverID) = try await fileSource(parameters, trackers: trackers, group: group, ownIP: ownIP, bind: bind)
+        let sourceAddresses = try await sourceAddresses(fileNameSource, trackers: trackers, bind: bind)
         let reserve = Self.reservedSpace(parameters["reserved_storage_space"] ?? "10%")
         let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
 
@@ -80,7 +81,7 @@ public struct StorageService: Service {
                                           role: .storage, limits: FDFSLimits(maxBufferedBodyBytes: c.service.buffSizeBytes - FDFSHeader.size))
         let progress = SyncReceiveProgress()
         let handler = StorageConnectionHandler(store: store, fileSync: FileSyncPolicy(afterWrittenBytes: c.fsyncAfterWrittenBytes, beforeReply: c.fsyncBeforeReply),
-                                               now: now, stats: stats, progress: progress)
+                                               now: now, stats: stats, progress: progress, sourceAddresses: sourceAddresses)
         let server = FDFSServer(settings: settings, handler: handler, logger: logger)
 
         // Reporters (§1.2).

@@ -1,4 +1,5 @@
 import FDFSClient
+import FDFSConfig
 import FDFSModel
 import FDFSProtocol
 import FDFSStorageEngine
@@ -80,6 +81,33 @@ extension StorageService {
             throw StorageStartupError(description: "\(ownIP): IPv6 storages need use_storage_id = true and id_type_in_filename = id")
         }
         return (.ipv4(ipv4), serverID)
+    }
+
+    /// With server ids in file names, QUERY_FILE_INFO answers the source's address from the
+    /// trackers' storage_ids.conf (FETCH_STORAGE_IDS, fetched once at startup like the C
+    /// storage does): numeric id -> first address. A failure is a warning, not a stop: file
+    /// info then answers an empty source address, as it does for an id it cannot resolve.
+    func sourceAddresses(_ source: FileSource, trackers: [(host: String, port: Int)], bind: String?) async throws -> [UInt32: String] {
+        guard case .serverID = source else { return [:] }
+        let ids: StorageIDs?
+        do {
+            ids = try await firstAnswer("no tracker sent its storage ids", trackers, bind: bind) { [logger] link in
+                do {
+                    return try await TrackerClient(connection: link).storageIDs()
+                } catch let error as ConfigError {
+                    logger.warning("the tracker's storage ids do not parse; file info will not show source addresses", metadata: ["fdfs.error": "\(error)"])
+                    return nil
+                }
+            }
+        } catch let error as StorageStartupError {
+            logger.warning("file info will not show source addresses", metadata: ["fdfs.error": "\(error)"])
+            return [:]
+        }
+        var addresses: [UInt32: String] = [:]
+        for entry in ids?.entries ?? [] {
+            if let numeric = entry.id.numericValue { addresses[numeric] = entry.addresses[0].description }
+        }
+        return addresses
     }
 
     /// The store path marks (cluster spec §7.3, C `storage_check_store_path_mark`): a path

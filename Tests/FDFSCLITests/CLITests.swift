@@ -49,6 +49,8 @@ struct CLITests {
             #expect(info["crc32"] as? String == info["crc32_in_name"] as? String)
             #expect(info["kind"] as? String == "normal")
             #expect(info["source"] as? String == "server id 100001" || info["source"] as? String == "server id 100002")
+            // The storage resolves the server id through storage_ids.conf (FETCH_STORAGE_IDS at startup).
+            #expect(info["source_ip"] as? String == "127.0.0.1")
             let human = try await c.fdfs(["info", id])
             #expect(human.text.contains("size             \(content.count)"), "\(human)")
 

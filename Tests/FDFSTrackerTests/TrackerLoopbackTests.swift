@@ -1,4 +1,5 @@
 import FDFSClient
+import FDFSConfig
 import FDFSModel
 import FDFSProtocol
 import FDFSServerCore
@@ -59,6 +60,30 @@ func rawExchange(port: Int, _ bytes: [UInt8], expect: Int = 0, wait: Duration = 
             #expect(list.storages.map(\.id) == ["127.0.0.2"] && list.storages[0].status == .active)
             await client.close()
             await a.close()
+        }
+    }
+
+    /// TrackerClient.storageIDs pages through FETCH_STORAGE_IDS: 600 ids do not fit in one
+    /// 8 KiB reply, and come back complete, in order; without ids the answer is empty.
+    @Test func storageIDsArriveOverSeveralPages() async throws {
+        var lines: [String] = []
+        for n in 0..<600 { lines.append("\(100_000 + n) group\(n % 3 + 1) 10.\(n / 250).\(n % 250).1,192.168.\(n / 250).\(n % 250):\(23000 + n % 7)" + (n % 5 == 0 ? " rw=read" : "")) }
+        let ids = try StorageIDs.parse(text: lines.joined(separator: "\n"), path: "test storage_ids.conf")
+        try await withTracker(basePath: try temporaryDirectory(), configure: { policy in
+            policy.useStorageID = true
+            policy.storageIDs = ids
+        }) { tracker in
+            let client = try await tracker.client()
+            let first = try await client.request(FetchStorageIDsRequest(startIndex: 0, allowEmpty: true))
+            #expect(first.total == 600 && first.count > 0 && first.count < 600, "the test needs more than one page")
+            let fetched = try await TrackerClient(connection: client).storageIDs()
+            #expect(fetched == ids)
+            await client.close()
+        }
+        try await withTracker(basePath: try temporaryDirectory()) { tracker in
+            let client = try await tracker.client()
+            #expect(try await TrackerClient(connection: client).storageIDs().entries.isEmpty)
+            await client.close()
         }
     }
 

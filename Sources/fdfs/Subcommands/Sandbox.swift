@@ -269,7 +269,7 @@ struct SandboxLayout {
 
     func launch(_ executable: String, config: String, name: String) throws -> Process {
         let fm = FileManager.default
-        if !fm.fileExists(atPath: log(name)) { fm.createFile(atPath: log(name), contents: nil) }
+        if !fm.fileExists(atPath: log(name)) { _ = fm.createFile(atPath: log(name), contents: nil) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log(name)))
         handle.seekToEndOfFile()
         let process = Process()
