@@ -30,15 +30,18 @@ struct RecordPusher {
     /// MiB. A peer that takes longer is taken for hung: the connection is closed and the
     /// record pushed again in the next session.
     let timeout: Duration
+    /// Where the pushed bytes are counted (sync-out), when given.
+    let stats: StorageStats?
     /// The previous create was answered EEXIST: ask QUERY_FILE_INFO before sending content.
     var lastCreateExisted = false
 
-    init(link: FDFSClientConnection, store: StorageStore, group: GroupName, storePaths: [StorePath], timeout: Duration) {
+    init(link: FDFSClientConnection, store: StorageStore, group: GroupName, storePaths: [StorePath], timeout: Duration, stats: StorageStats? = nil) {
         self.link = link
         self.store = store
         self.group = group
         self.storePaths = storePaths
         self.timeout = timeout
+        self.stats = stats
     }
 
     mutating func push(_ record: BinlogRecord, syncDirectory: String) async throws {
@@ -172,8 +175,16 @@ struct RecordPusher {
     func send<R: FDFSRequest>(_ request: R) async throws -> FDFSRawResponse {
         let link = link
         let packet = request.requestPacket(allocator: link.channel.allocator)
-        return try await withDeadline(timeout, what: "the peer's answer to command \(R.command)", onTimeout: { await link.close() }) {
-            try await link.send(packet)
+        let bytes = Int64(packet.readableBytes)
+        do {
+            let response = try await withDeadline(timeout, what: "the peer's answer to command \(R.command)", onTimeout: { await link.close() }) {
+                try await link.send(packet)
+            }
+            stats?.syncSent(bytes: bytes, success: response.header.status == 0)
+            return response
+        } catch {
+            stats?.syncSent(bytes: bytes, success: false)
+            throw error
         }
     }
 
@@ -186,9 +197,17 @@ struct RecordPusher {
         let link = link
         let head = request.requestPacket(allocator: link.channel.allocator)
         let limit = timeout + .seconds(length / (1 << 20))
-        let response = try await withDeadline(limit, what: "sending \(length) bytes with command \(R.command)", onTimeout: { await link.close() }) {
-            try await link.send(head: head, content: content, contentLength: length)
+        let bytes = Int64(head.readableBytes) + length
+        let response: FDFSRawResponse
+        do {
+            response = try await withDeadline(limit, what: "sending \(length) bytes with command \(R.command)", onTimeout: { await link.close() }) {
+                try await link.send(head: head, content: content, contentLength: length)
+            }
+        } catch {
+            stats?.syncSent(bytes: bytes, success: false)
+            throw error
         }
+        stats?.syncSent(bytes: bytes, success: response.header.status == 0)
         return FDFSStatus(response.header.status)
     }
 

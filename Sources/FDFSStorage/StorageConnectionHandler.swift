@@ -65,6 +65,14 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             }
         }
 
+        /// Whether the content goes into a data file (counted as file writes).
+        var writesFile: Bool {
+            switch self {
+            case .upload, .slave, .rangeWrite, .syncFile, .syncRange: true
+            case .syncMetadata, .discard: false
+            }
+        }
+
         func abort() {
             switch self {
             case .upload(let file, _, _), .slave(let file, _): file.abort()
@@ -86,12 +94,21 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 case .head(let h, let body):
                     head = (h, body)
                     stats.requested(h, fixedPartBytes: body.readableBytes)
+                    sync.requestBytes = Self.syncCommands.contains(h.command) ? Int64(FDFSHeader.size) + h.bodyLength : 0
+                    if sync.requestBytes > 0 { stats.syncReceiving(bytes: sync.requestBytes) }
                     incoming = nil
                     if let d = CommandRegistry.descriptor(for: h.command, role: .storage), d.streaming != nil {
                         incoming = try await beginStream(h, body)
                     }
                 case .bodyPart(let part):
-                    try part.withUnsafeReadableBytes { (bytes) throws in try incoming?.write(bytes) }
+                    guard let current = incoming else { continue }
+                    do {
+                        try part.withUnsafeReadableBytes { (bytes) throws in try current.write(bytes) }
+                        if current.writesFile { stats.fileWritten(success: true) }
+                    } catch {
+                        if current.writesFile { stats.fileWritten(success: false) }
+                        throw error
+                    }
                 case .end:
                     guard let (header, body) = head else { continue }
                     head = nil
@@ -132,12 +149,12 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         case let r as AppendFileRequest:
             let (name, path) = try await appenderFile(r.filename)
             let (size, _) = try regularFileStatus(path)
-            return .rangeWrite(try RangeWrite(name: name, path: path, kind: .append, offset: size, length: r.appendSize))
+            return .rangeWrite(try opening { () throws(StorageError) in try RangeWrite(name: name, path: path, kind: .append, offset: size, length: r.appendSize) })
         case let r as ModifyFileRequest:
             let (name, path) = try await appenderFile(r.filename)
             let (size, _) = try regularFileStatus(path)
             guard r.offset <= size else { throw StorageError(.EINVAL, "offset \(r.offset) is past the end (\(size) bytes)") }
-            return .rangeWrite(try RangeWrite(name: name, path: path, kind: .modify, offset: r.offset, length: r.modifySize))
+            return .rangeWrite(try opening { () throws(StorageError) in try RangeWrite(name: name, path: path, kind: .modify, offset: r.offset, length: r.modifySize) })
         case let r as UploadSlaveFileRequest:
             let (master, masterPath) = try store.resolve(group: store.group, filename: r.masterFilename, storePaths: await store.storePaths)
             _ = try regularFileStatus(masterPath)
@@ -150,13 +167,25 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             }
             let directory = String(masterPath[..<masterPath.lastIndex(of: "/")!])
             let file: UploadFile
-            do { file = try UploadFile(directory: directory, tag: "slave-\(UInt64.random(in: 0 ... .max))", policy: fileSync) } catch {
+            do { file = try opening { () throws(FileSystemError) in try UploadFile(directory: directory, tag: "slave-\(UInt64.random(in: 0 ... .max))", policy: fileSync) } } catch {
                 throw StorageError(.EIO, "\(error)")
             }
             return .slave(file, slave)
         default:
             let (file, placement, upload) = try await beginUpload(header, body)
             return .upload(file, placement, upload)
+        }
+    }
+
+    /// Opens a data file through `body`, counting the open in the statistics.
+    func opening<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        do {
+            let value = try body()
+            stats.fileOpened(success: true)
+            return value
+        } catch {
+            stats.fileOpened(success: false)
+            throw error
         }
     }
 
@@ -211,7 +240,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         }
         let placement = try await store.place(requestedStorePath: upload.storePathIndex)
         do {
-            return (try UploadFile(directory: placement.directory, tag: placement.tag, policy: fileSync), placement, upload)
+            return (try opening { () throws(FileSystemError) in try UploadFile(directory: placement.directory, tag: placement.tag, policy: fileSync) }, placement, upload)
         } catch {
             throw StorageError(.EIO, "\(error)")
         }
@@ -306,7 +335,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         let remaining = size - r.offset
         let count = r.count == 0 ? remaining : min(r.count, remaining)
         let fd: Int32
-        do { fd = try FileSystemCalls.open(path, O_RDONLY) } catch { throw StorageError(.EIO, "\(error)") }
+        do { fd = try opening { () throws(FileSystemError) in try FileSystemCalls.open(path, O_RDONLY) } } catch { throw StorageError(.EIO, "\(error)") }
         var header = connection.allocator.buffer(capacity: FDFSHeader.size + (count <= Self.inlineDownloadBytes ? Int(count) : 0))
         FDFSHeader.response(bodyLength: count).encode(into: &header)
         if count <= Self.inlineDownloadBytes {
@@ -324,6 +353,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                     return 0
                 }
             }
+            stats.fileRead(success: failure == nil)
             if let failure { throw StorageError(.EIO, "\(failure)") }
             guard read == Int(count) else { throw StorageError(.EIO, "\(path) shrank while it was read") }
             do { try await connection.write(header) } catch {
@@ -344,7 +374,9 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         // descriptor when it is written. Counted once handed to the connection.
         do {
             try await connection.sendFile(descriptor: fd, offset: r.offset, count: count)
+            stats.fileRead(success: true)
         } catch {
+            stats.fileRead(success: false)
             stats.downloaded(bytes: 0, complete: false)
             throw error
         }

@@ -19,6 +19,8 @@ import Foundation
 ///   and `last_source_update` for operations that change files.
 /// * `downloaded(bytes:complete:)` when a download ends: total and success bytes (what was
 ///   sent), and the success count when the whole range went out.
+/// * `syncReceiving` / `syncReceived` around each storage -> storage request, `syncSent` by the
+///   pushing side, and `fileOpened` / `fileRead` / `fileWritten` for data-file I/O.
 public final class StorageStats: @unchecked Sendable {
     /// The counted operations (the count pairs of `storage_stat.dat`).
     public enum Operation: Hashable, Sendable, CaseIterable {
@@ -166,6 +168,63 @@ public final class StorageStats: @unchecked Sendable {
                 s.counters.successDownloadCount += 1
                 s.counters.successDownloadBytes += bytes
             }
+            s.changeCount &+= 1
+        }
+    }
+
+    /// A storage -> storage sync request arrived: `total_sync_in_bytes` grows by its packet
+    /// (header and body), as the C storage counts it.
+    public func syncReceiving(bytes: Int64) {
+        update { s in
+            s.counters.totalSyncInBytes += bytes
+            s.changeCount &+= 1
+        }
+    }
+
+    /// A sync request counted by ``syncReceiving(bytes:)`` was answered with success.
+    public func syncReceived(bytes: Int64) {
+        update { s in
+            s.counters.successSyncInBytes += bytes
+            s.changeCount &+= 1
+        }
+    }
+
+    /// This storage pushed a sync request of `bytes` (header, body and content) to a peer;
+    /// `success` when the peer accepted it. (The C storage leaves the sync-out pair at 0.)
+    public func syncSent(bytes: Int64, success: Bool) {
+        update { s in
+            s.counters.totalSyncOutBytes += bytes
+            if success { s.counters.successSyncOutBytes += bytes }
+            s.changeCount &+= 1
+        }
+    }
+
+    /// A data file was opened (for an upload, a download, an append, a modify or an incoming
+    /// copy): `*_file_open_count`.
+    public func fileOpened(success: Bool) {
+        update { s in
+            s.counters.totalFileOpenCount += 1
+            if success { s.counters.successFileOpenCount += 1 }
+            s.changeCount &+= 1
+        }
+    }
+
+    /// One read of a data file for a download (one read call, or one sendfile hand-over for a
+    /// large range): `*_file_read_count`.
+    public func fileRead(success: Bool) {
+        update { s in
+            s.counters.totalFileReadCount += 1
+            if success { s.counters.successFileReadCount += 1 }
+            s.changeCount &+= 1
+        }
+    }
+
+    /// One write of received content into a data file (one per received chunk):
+    /// `*_file_write_count`.
+    public func fileWritten(success: Bool) {
+        update { s in
+            s.counters.totalFileWriteCount += 1
+            if success { s.counters.successFileWriteCount += 1 }
             s.changeCount &+= 1
         }
     }

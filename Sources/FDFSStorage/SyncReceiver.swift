@@ -45,6 +45,9 @@ public final class SyncReceiveProgress: @unchecked Sendable {
 /// connections) update only `last_sync_update`.
 final class SyncConnectionState {
     var senderID: StorageID?
+    /// The packet size of the sync request being served (0 for other requests), for the
+    /// sync-in byte counters.
+    var requestBytes: Int64 = 0
 }
 
 /// A replica record to write once the content of a sync command is in place.
@@ -69,6 +72,16 @@ struct SyncFileWrite {
 /// the sender's timestamp and into the catalog; whole files are checked against the CRC32 and
 /// size in their name before they are renamed into place.
 extension StorageConnectionHandler {
+    /// The storage -> storage commands whose bytes count as sync-in.
+    static let syncCommands: Set<UInt8> = Set([StorageToStorageCommand.syncCreateFile, .syncDeleteFile, .syncUpdateFile, .syncCreateLink,
+                                               .syncAppendFile, .syncModifyFile, .syncTruncateFile, .syncRenameFile].map(\.rawValue))
+
+    /// The success reply of a sync request: counts its bytes as received.
+    func replySynced(_ connection: FDFSConnection, _ state: SyncConnectionState) async throws {
+        try await connection.reply(EmptyBody())
+        stats.syncReceived(bytes: state.requestBytes)
+    }
+
     /// The fixed part of a streamed sync command arrived: where its content goes.
     func beginSyncStream(_ request: any FDFSRequest) async throws -> Incoming? {
         switch request {
@@ -99,7 +112,9 @@ extension StorageConnectionHandler {
             }
             let directory = String(path[..<path.lastIndex(of: "/")!])
             do {
-                let file = try UploadFile(directory: directory, tag: "cp\(getpid())-\(UInt64.random(in: 0 ... .max))", policy: fileSync)
+                let file = try opening { () throws(FileSystemError) in
+                    try UploadFile(directory: directory, tag: "cp\(getpid())-\(UInt64.random(in: 0 ... .max))", policy: fileSync)
+                }
                 return .syncFile(SyncFileWrite(file: file, name: name, isCreate: isCreate, timestamp: timestamp))
             } catch {
                 throw StorageError(.EIO, "\(error)")
@@ -120,7 +135,9 @@ extension StorageConnectionHandler {
             } else if size < r.offset {
                 return .discard(StorageError(.ENOENT, "\(name) has \(size) bytes, modify at \(r.offset)"), nil)
             }
-            let write = try RangeWrite(name: name, path: path, kind: isAppend ? .append : .modify, offset: r.offset, length: r.length)
+            let write = try opening { () throws(StorageError) in
+                try RangeWrite(name: name, path: path, kind: isAppend ? .append : .modify, offset: r.offset, length: r.length)
+            }
             return .syncRange(write, record)
         default:
             return nil
@@ -152,7 +169,7 @@ extension StorageConnectionHandler {
             let entry = replicaEntry(w.name, size: size, crc32: crc, created: w.timestamp)
             try await applied(ReplicaRecord(kind: w.isCreate ? .create : .update, filename: w.name.text, timestamp: w.timestamp,
                                             catalog: .upsert(entry)), state)
-            try await connection.reply(EmptyBody())
+            try await replySynced(connection, state)
         case .syncMetadata(let m):
             let paths = await store.storePaths
             let path = paths[m.file.storePathIndex].absolutePath(m.file)
@@ -165,13 +182,13 @@ extension StorageConnectionHandler {
                 try await applied(ReplicaRecord(kind: m.isCreate ? .create : .update, filename: m.filename, timestamp: m.timestamp), state)
             }
             // The file itself is gone (deleted since): its metadata went with it.
-            try await connection.reply(EmptyBody())
+            try await replySynced(connection, state)
         case .syncRange(let w, var record):
             defer { w.close() }
             let (size, _) = try w.finish(sync: fileSync.beforeReply, modificationTime: record.timestamp)
             record.catalog = .resize(fileID: w.name.text, size: size)
             try await applied(record, state)
-            try await connection.reply(EmptyBody())
+            try await replySynced(connection, state)
         case .discard(let error, let record):
             if let record { try await applied(record, state) }
             throw error
@@ -186,19 +203,19 @@ extension StorageConnectionHandler {
         switch request {
         case let r as ReportServerIDRequest:
             state.senderID = r.storageID
-            try await connection.reply(EmptyBody())
+            try await connection.reply(EmptyBody()) // not a sync request: no bytes counted
         case let r as SyncDeleteFileRequest:
             try await syncDelete(r, state)
-            try await connection.reply(EmptyBody())
+            try await replySynced(connection, state)
         case let r as SyncTruncateFileRequest:
             try await syncTruncate(r, state)
-            try await connection.reply(EmptyBody())
+            try await replySynced(connection, state)
         case let r as SyncCreateLinkRequest:
             try await syncLink(r, state)
-            try await connection.reply(EmptyBody())
+            try await replySynced(connection, state)
         case let r as SyncRenameFileRequest:
             try await syncRename(r, state)
-            try await connection.reply(EmptyBody())
+            try await replySynced(connection, state)
         default:
             return nil
         }

@@ -110,6 +110,14 @@ final class GroupCluster: @unchecked Sendable {
         return Dictionary(list.storages.map { ($0.id, $0.status) }, uniquingKeysWith: { a, _ in a })
     }
 
+    /// Every storage's statistics (the last beat) on the tracker, by id.
+    func statistics() async -> [String: StorageStatistics] {
+        guard let link = try? await FDFSClientConnection.connect(host: "127.0.0.1", port: trackerPort, connectTimeout: .seconds(1)) else { return [:] }
+        defer { Task { await link.close() } }
+        guard let list = try? await link.request(ListStorageRequest(group: Self.group, storageID: nil)) else { return [:] }
+        return Dictionary(list.storages.map { ($0.id, $0.statistics) }, uniquingKeysWith: { a, _ in a })
+    }
+
     /// Waits until `condition` holds for the tracker's statuses; fails with the logs after `timeout`.
     func waitForStatuses(_ what: String, timeout: Duration = .seconds(60), _ condition: ([String: StorageStatus]) -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout

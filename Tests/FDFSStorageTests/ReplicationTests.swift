@@ -219,6 +219,25 @@ import Testing
                 #expect(got == want, "metadata of \(name) on \(cluster.ids[i])")
             }
         }
+        // The sync byte counters reach the tracker with the beats: each origin pushed at least
+        // its 6,203 content bytes to each of 2 peers; the third member received both origins'.
+        let content: Int64 = 3000 + 700 + 1000 + 500 + 100 + 3 + 900
+        var stats: [String: StorageStatistics] = [:]
+        let deadline = ContinuousClock.now + .seconds(30)
+        repeat {
+            stats = await cluster.statistics()
+            if (0..<2).allSatisfy({ (stats[cluster.ids[$0]]?.successSyncOutBytes ?? 0) >= 2 * content })
+                && (stats[cluster.ids[2]]?.successSyncInBytes ?? 0) >= 2 * content { break }
+            try await Task.sleep(for: .milliseconds(300))
+        } while ContinuousClock.now < deadline
+        for i in 0..<3 {
+            let s = stats[cluster.ids[i]]
+            #expect((s?.successSyncOutBytes ?? -1) <= (s?.totalSyncOutBytes ?? -2) && (s?.successSyncInBytes ?? -1) <= (s?.totalSyncInBytes ?? -2))
+            #expect((s?.successFileOpenCount ?? 0) > 0 && (s?.successFileWriteCount ?? 0) > 0, "file I/O counted on \(cluster.ids[i])")
+        }
+        #expect((0..<2).allSatisfy { (stats[cluster.ids[$0]]?.successSyncOutBytes ?? 0) >= 2 * content }, "sync out: \(stats.mapValues(\.successSyncOutBytes))")
+        #expect((stats[cluster.ids[2]]?.successSyncInBytes ?? 0) >= 2 * content, "sync in: \(stats.mapValues(\.successSyncInBytes))")
+        #expect(stats[cluster.ids[2]]?.totalSyncOutBytes == 0, "the third member is the source of nothing")
         }
     }
 

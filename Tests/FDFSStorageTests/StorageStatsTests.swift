@@ -75,6 +75,13 @@ import FDFSTracker
         #expect((c.totalDeleteCount, c.successDeleteCount) == (2, 1))
         #expect((c.totalDownloadCount, c.successDownloadCount, c.totalDownloadBytes, c.successDownloadBytes) == (3, 2, 7, 7))
         #expect(c.lastSourceUpdate == Self.clock && c.totalSetMetaCount == 0 && c.totalGetMetaCount == 0)
+        // Data-file I/O: opened for the 2 uploads, the append, the modify, the slave and the 2
+        // downloads (the refused requests open nothing); one write per received chunk (each
+        // content arrives in one); one read per (small) download.
+        #expect((c.totalFileOpenCount, c.successFileOpenCount) == (7, 7))
+        #expect((c.totalFileWriteCount, c.successFileWriteCount) == (5, 5))
+        #expect((c.totalFileReadCount, c.successFileReadCount) == (2, 2))
+        #expect((c.totalSyncInBytes, c.totalSyncOutBytes) == (0, 0), "no sync traffic")
         let (_, wire) = stats.snapshot()
         #expect(wire.successUploadCount == 3 && wire.totalDownloadBytes == 7 && wire.lastSourceUpdate == Self.clock)
         #expect(wire.connectionMaxCount >= 1 && wire.connectionAllocCount == wire.connectionMaxCount)

@@ -38,7 +38,8 @@ import Testing
     static func records(_ storage: RunningStorage) throws -> [String] { try storage.binlog().split(separator: "\n").map(String.init) }
 
     @Test func wholeFilesAreCheckedPlacedAndRecordedAsReplicas() async throws {
-        try await withStorage { storage in
+        let stats = StorageStats()
+        try await withStorage(stats: stats) { storage in
             let client = try await storage.client()
             #expect(try await Self.call(client, ReportServerIDRequest(storageID: try StorageID("100009"))) == .success)
             let content = Array("replicated bytes".utf8)
@@ -71,6 +72,17 @@ import Testing
             #expect(try await Self.call(client, SyncDeleteFileRequest(timestamp: Self.ts + 1, group: Self.group, filename: name.text)) == .ENOENT)
             #expect(try Self.records(storage).last == "\(Self.ts + 1) d \(name.text)")
             await client.close()
+
+            // Sync-in bytes: every sync packet (header, body, content) in the total, the
+            // answered-with-success ones (the first create, the first delete) in success.
+            let createBytes = Int64(create.requestPacket().readableBytes + content.count)
+            let noContentBytes = Int64(noContent.requestPacket().readableBytes)
+            let badBytes = Int64(bad.requestPacket().readableBytes + damaged.count)
+            let deleteBytes = Int64(SyncDeleteFileRequest(timestamp: Self.ts + 1, group: Self.group, filename: name.text).requestPacket().readableBytes)
+            #expect(stats.counters.totalSyncInBytes == 2 * createBytes + noContentBytes + badBytes + 2 * deleteBytes)
+            #expect(stats.counters.successSyncInBytes == createBytes + deleteBytes)
+            // Opened: the first create's copy, the damaged copy, the download.
+            #expect((stats.counters.totalFileOpenCount, stats.counters.successFileOpenCount) == (3, 3))
         }
     }
 
