@@ -201,30 +201,21 @@ public final class StorageStats: @unchecked Sendable {
 
     /// A data file was opened (for an upload, a download, an append, a modify or an incoming
     /// copy): `*_file_open_count`.
-    public func fileOpened(success: Bool) {
-        update { s in
-            s.counters.totalFileOpenCount += 1
-            if success { s.counters.successFileOpenCount += 1 }
-            s.changeCount &+= 1
-        }
-    }
+    public func fileOpened(success: Bool) { count(\.totalFileOpenCount, \.successFileOpenCount, success: success) }
 
     /// One read of a data file for a download (one read call, or one sendfile hand-over for a
     /// large range): `*_file_read_count`.
-    public func fileRead(success: Bool) {
-        update { s in
-            s.counters.totalFileReadCount += 1
-            if success { s.counters.successFileReadCount += 1 }
-            s.changeCount &+= 1
-        }
-    }
+    public func fileRead(success: Bool) { count(\.totalFileReadCount, \.successFileReadCount, success: success) }
 
     /// One write of received content into a data file (one per received chunk):
     /// `*_file_write_count`.
-    public func fileWritten(success: Bool) {
+    public func fileWritten(success: Bool) { count(\.totalFileWriteCount, \.successFileWriteCount, success: success) }
+
+    /// One more in a total/success count pair.
+    private func count(_ total: WritableKeyPath<StorageCounters, Int64>, _ succeeded: WritableKeyPath<StorageCounters, Int64>, success: Bool) {
         update { s in
-            s.counters.totalFileWriteCount += 1
-            if success { s.counters.successFileWriteCount += 1 }
+            s.counters[keyPath: total] += 1
+            if success { s.counters[keyPath: succeeded] += 1 }
             s.changeCount &+= 1
         }
     }
