@@ -276,9 +276,7 @@ public struct StorageClient: Sendable {
     }
 
     static func checkListedName(_ text: String, _ what: String) throws {
-        let bytes = Array(text.utf8)
-        guard bytes.count <= ListFilesRequest.maxNameBytes,
-              bytes.allSatisfy({ ASCII.isFileNameCharacter($0) || $0 == UInt8(ascii: "/") }) else {
+        guard ListFilesRequest.isListableName(text.utf8) else {
             throw FDFSClientError.invalidArgument("\(what) '\(text)' must be 0...\(ListFilesRequest.maxNameBytes) characters of A-Z a-z 0-9 . _ - /")
         }
     }

@@ -4,12 +4,9 @@ public import FDFSModel
 // Client -> storage: LIST_FILES (250), a swift-fdfs extension (docs/protocol.md, "LIST_FILES").
 // C storages do not know the code and answer EINVAL, then close (docs/compatibility.md).
 
-/// Checks a remote filename or a prefix of one: ASCII `[A-Za-z0-9._-/]`, at most
-/// `ListFilesRequest.maxNameBytes` bytes. The catalog's prefix range relies on names being
-/// ASCII below 0x7F.
+/// Checks a remote filename or a prefix of one against ``ListFilesRequest/isListableName(_:)``.
 func checkListedName(_ bytes: [UInt8], _ what: String, allowEmpty: Bool, command: UInt8) throws(FDFSProtocolError) {
-    guard bytes.count <= ListFilesRequest.maxNameBytes, allowEmpty || !bytes.isEmpty,
-          bytes.allSatisfy({ ASCII.isFileNameCharacter($0) || $0 == UInt8(ascii: "/") }) else {
+    guard ListFilesRequest.isListableName(bytes), allowEmpty || !bytes.isEmpty else {
         throw FDFSProtocolError(.invalidField, command: command,
                                 "\(what) must be \(allowEmpty ? 0 : 1)...\(ListFilesRequest.maxNameBytes) characters of A-Z a-z 0-9 . _ - /")
     }
@@ -32,6 +29,13 @@ public struct ListFilesRequest: FDFSRequest {
     public static let maxLimit = 1000
     /// The longest prefix, `after` and listed name.
     public static let maxNameBytes = 128
+
+    /// Whether `bytes` may be a prefix, an `after` or a listed name: at most `maxNameBytes`
+    /// of ASCII `[A-Za-z0-9._-/]`. The catalog's prefix range relies on names being ASCII
+    /// below 0x7F.
+    public static func isListableName(_ bytes: some Collection<UInt8>) -> Bool {
+        bytes.count <= maxNameBytes && bytes.allSatisfy { ASCII.isFileNameCharacter($0) || $0 == UInt8(ascii: "/") }
+    }
 
     public var group: GroupName
     public var limit: Int
@@ -65,32 +69,6 @@ public struct ListFilesRequest: FDFSRequest {
     }
 }
 
-/// What kind of file a listed name is (the catalog's `FileKind`, as one byte).
-public enum ListedFileKind: UInt8, Hashable, Sendable, CaseIterable {
-    case normal = 0
-    case appender = 1
-    case slave = 2
-    case trunk = 3
-
-    public init(_ kind: FileKind) {
-        switch kind {
-        case .normal: self = .normal
-        case .appender: self = .appender
-        case .slave: self = .slave
-        case .trunk: self = .trunk
-        }
-    }
-
-    public var fileKind: FileKind {
-        switch self {
-        case .normal: .normal
-        case .appender: .appender
-        case .slave: .slave
-        case .trunk: .trunk
-        }
-    }
-}
-
 /// One file of a LIST_FILES page.
 public struct ListedFile: Hashable, Sendable {
     public var remoteFilename: String
@@ -102,9 +80,9 @@ public struct ListedFile: Hashable, Sendable {
     public var crc32: UInt32?
     /// Whether a client stored it on this storage (not a peer's replication).
     public var isSource: Bool
-    public var kind: ListedFileKind
+    public var kind: FileKind
 
-    public init(remoteFilename: String, size: Int64, created: Int64, crc32: UInt32?, isSource: Bool, kind: ListedFileKind) {
+    public init(remoteFilename: String, size: Int64, created: Int64, crc32: UInt32?, isSource: Bool, kind: FileKind) {
         self.remoteFilename = remoteFilename
         self.size = size
         self.created = created
@@ -117,6 +95,8 @@ public struct ListedFile: Hashable, Sendable {
     static let fixedBytes = 24
     static let flagIsSource: UInt8 = 0x01
     static let flagHasCRC32: UInt8 = 0x02
+    /// The kind byte of an entry is the index in this list.
+    static let kindByByte: [FileKind] = [.normal, .appender, .slave, .trunk]
 }
 
 /// The reply of LIST_FILES: 0...limit entries, sorted by remote filename, back to back.
@@ -141,7 +121,7 @@ public struct ListFilesResponse: FDFSBody {
             b.writeInt64(f.created)
             b.writeInteger(f.crc32 ?? 0, endianness: .big, as: UInt32.self)
             b.writeInteger((f.isSource ? ListedFile.flagIsSource : 0) | (f.crc32 == nil ? 0 : ListedFile.flagHasCRC32))
-            b.writeInteger(f.kind.rawValue)
+            b.writeInteger(UInt8(ListedFile.kindByByte.firstIndex(of: f.kind)!))
             b.writeInteger(UInt16(truncatingIfNeeded: f.remoteFilename.utf8.count), endianness: .big, as: UInt16.self)
             b.writeString(f.remoteFilename)
         }
@@ -165,9 +145,10 @@ public struct ListFilesResponse: FDFSBody {
             let hasCRC = flags & ListedFile.flagHasCRC32 != 0
             guard hasCRC || crc == 0 else { throw FDFSProtocolError(.invalidField, command: command, "crc32 set without its flag") }
             let kindByte = try r.uint8("kind")
-            guard let kind = ListedFileKind(rawValue: kindByte) else {
+            guard Int(kindByte) < ListedFile.kindByByte.count else {
                 throw FDFSProtocolError(.invalidField, command: command, "unknown file kind \(kindByte)")
             }
+            let kind = ListedFile.kindByByte[Int(kindByte)]
             let n = Int(try r.uint16("name length"))
             guard (1...ListFilesRequest.maxNameBytes).contains(n) else {
                 throw FDFSProtocolError(.invalidField, command: command, "name length \(n) is outside 1...\(ListFilesRequest.maxNameBytes)")

@@ -175,11 +175,18 @@ struct RecordPusher {
     func send<R: FDFSRequest>(_ request: R) async throws -> FDFSRawResponse {
         let link = link
         let packet = request.requestPacket(allocator: link.channel.allocator)
-        let bytes = Int64(packet.readableBytes)
-        do {
-            let response = try await withDeadline(timeout, what: "the peer's answer to command \(R.command)", onTimeout: { await link.close() }) {
+        return try await counted(bytes: Int64(packet.readableBytes)) {
+            try await withDeadline(timeout, what: "the peer's answer to command \(R.command)", onTimeout: { await link.close() }) {
                 try await link.send(packet)
             }
+        }
+    }
+
+    /// Runs one exchange with the peer, counting its `bytes` as sync-out (success when the
+    /// peer answered 0).
+    func counted(bytes: Int64, _ exchange: () async throws -> FDFSRawResponse) async throws -> FDFSRawResponse {
+        do {
+            let response = try await exchange()
             stats?.syncSent(bytes: bytes, success: response.header.status == 0)
             return response
         } catch {
@@ -197,17 +204,11 @@ struct RecordPusher {
         let link = link
         let head = request.requestPacket(allocator: link.channel.allocator)
         let limit = timeout + .seconds(length / (1 << 20))
-        let bytes = Int64(head.readableBytes) + length
-        let response: FDFSRawResponse
-        do {
-            response = try await withDeadline(limit, what: "sending \(length) bytes with command \(R.command)", onTimeout: { await link.close() }) {
+        let response = try await counted(bytes: Int64(head.readableBytes) + length) {
+            try await withDeadline(limit, what: "sending \(length) bytes with command \(R.command)", onTimeout: { await link.close() }) {
                 try await link.send(head: head, content: content, contentLength: length)
             }
-        } catch {
-            stats?.syncSent(bytes: bytes, success: false)
-            throw error
         }
-        stats?.syncSent(bytes: bytes, success: response.header.status == 0)
         return FDFSStatus(response.header.status)
     }
 

@@ -420,13 +420,10 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     /// LIST_FILES (250, our extension): a page of this group's files from the catalog. The
     /// catalog is written in batches after the reply of each write, so the page is read
     /// only after every change queued so far is committed: an upload or delete answered
-    /// before this request is seen by it. Another group or a limit outside 1...1000 is
-    /// EINVAL (and closes, as every EINVAL does).
+    /// before this request is seen by it. Another group is EINVAL (and closes, as every
+    /// EINVAL does); the decoder has refused a limit outside 1...1000 already.
     func listFiles(_ r: ListFilesRequest) async throws(StorageError) -> ListFilesResponse {
         guard r.group == store.group else { throw StorageError(.EINVAL, "group \(r.group) is not this storage's group \(store.group)") }
-        guard (1...ListFilesRequest.maxLimit).contains(r.limit) else {
-            throw StorageError(.EINVAL, "limit \(r.limit) is outside 1...\(ListFilesRequest.maxLimit)")
-        }
         let entries: [CatalogEntry]
         do {
             entries = try await store.catalog.files(group: store.group.rawValue, prefix: r.prefix, after: r.after, limit: r.limit)
@@ -435,7 +432,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         }
         return ListFilesResponse(files: entries.map {
             ListedFile(remoteFilename: $0.fileID, size: $0.size, created: $0.created, crc32: $0.crc32, isSource: $0.isSource,
-                       kind: ListedFileKind($0.kind))
+                       kind: $0.kind)
         })
     }
 

@@ -71,7 +71,7 @@ import FDFSModel
             ListedFile(remoteFilename: name, size: Int64.max, created: -1, crc32: 0, isSource: false, kind: .slave),
         ])),
         (ListFilesRequest(group: try! GroupName("g2"), limit: 1000, prefix: String(repeating: "A", count: 128), after: String(repeating: "z", count: 128)),
-         ListFilesResponse(files: ListedFileKind.allCases.enumerated().map { i, kind in
+         ListFilesResponse(files: [FileKind.normal, .appender, .slave, .trunk].enumerated().map { i, kind in
              ListedFile(remoteFilename: String(repeating: "x", count: 128 - i), size: Int64(i), created: Int64(i) * 1000,
                         crc32: kind == .appender ? nil : UInt32.max - UInt32(i), isSource: i % 2 == 0, kind: kind)
          })),
@@ -141,10 +141,12 @@ import FDFSModel
         #expect(error?.status == .EINVAL, "\(what)")
     }
 
-    @Test func kindFollowsTheCatalogsFileKind() {
-        for kind in [FileKind.normal, .appender, .slave, .trunk] {
-            #expect(ListedFileKind(kind).fileKind == kind)
+    @Test func kindBytesAreNormalAppenderSlaveTrunk() throws {
+        for (byte, kind) in [(UInt8(0), FileKind.normal), (1, .appender), (2, .slave), (3, .trunk)] {
+            let file = ListedFile(remoteFilename: Self.name, size: 1, created: 2, crc32: nil, isSource: false, kind: kind)
+            let bytes = Array(ListFilesResponse(files: [file]).encodedBody().readableBytesView)
+            #expect(bytes[21] == byte, "\(kind)")
+            #expect(try Self.response(Self.entryBytes(crc: 0, flags: 0, kind: byte)).files.first?.kind == kind)
         }
-        #expect(ListedFileKind.allCases.map(\.rawValue) == [0, 1, 2, 3])
     }
 }

@@ -22,7 +22,7 @@ import Testing
         try await withStorage(catalogCoalesceDelay: .milliseconds(400)) { storage in
             let client = try await client(storage)
             let start = Int64(Date().timeIntervalSince1970)
-            var expected: [String: (size: Int64, crc32: UInt32?, kind: ListedFileKind)] = [:]
+            var expected: [String: (size: Int64, crc32: UInt32?, kind: FileKind)] = [:]
             var deleted: FileID? = nil
             for i in 0..<24 {
                 let content = Array("file number \(i) ".utf8) + Array(repeating: UInt8(i), count: i * 37)

@@ -34,11 +34,11 @@ struct List: AsyncParsableCommand {
                 for f in files {
                     let id = "\(group)/\(f.remoteFilename)"
                     if output.json {
-                        records.append(ListOutput(fileID: id, size: f.size, created: f.created, kind: "\(f.kind.fileKind)",
+                        records.append(ListOutput(fileID: id, size: f.size, created: f.created, kind: f.kind.rawValue,
                                                   crc32: f.crc32.map { String(format: "%08x", $0) }))
                     } else if long {
                         let crc = f.crc32.map { String(format: "%08x", $0) } ?? "-"
-                        try writeOutput(Data("\(String(f.size).leftPadding(12))  \(formatTime(f.created))  \(String(describing: f.kind.fileKind).padding(9)) \(crc)  \(id)\n".utf8))
+                        try writeOutput(Data("\(String(f.size).leftPadding(12))  \(formatTime(f.created))  \(f.kind.rawValue.padding(9)) \(crc)  \(id)\n".utf8))
                     } else {
                         try writeOutput(Data((id + "\n").utf8))
                     }
