@@ -1,0 +1,103 @@
+import FDFSModel
+import FDFSProtocol
+import Foundation
+import NIOCore
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Clients that leave Nagle's algorithm on and write a request in two parts (the C client
+/// library, Java clients): the content waits for the ACK of the header, so a server that
+/// delays its ACKs (Linux does, by about 40 ms) stalls every small upload.
+@Suite struct NagleClientTests {
+    /// 50 uploads of 4 KiB on one connection, each written as header + fixed part, then the
+    /// content, with Nagle on. A stalled server needs about 50 x 44 ms = 2.2 s; a server
+    /// that acknowledges at once needs a few milliseconds per upload.
+    @Test func smallUploadsInTwoWritesDoNotWaitForDelayedAcks() async throws {
+        try await withStorage { storage in
+            let port = storage.port
+            let elapsed = try await runOnThread {
+                let client = try BlockingClient(port: port, noDelay: false)
+                defer { client.close() }
+                let content = [UInt8](repeating: 0x61, count: 4096)
+                let start = ContinuousClock.now
+                for _ in 0..<50 {
+                    var fixed = UploadFileRequest(storePathIndex: -1, fileSize: Int64(content.count), fileExtension: "bin").requestPacket()
+                    try client.send(fixed.readBytes(length: fixed.readableBytes)!)
+                    try client.send(content)
+                    let status = try client.readResponseStatus()
+                    guard status == 0 else { throw BlockingClient.Failure("upload answered status \(status)") }
+                }
+                return ContinuousClock.now - start
+            }
+            #expect(elapsed < .milliseconds(1000), "50 small uploads took \(elapsed)")
+        }
+    }
+}
+
+/// Runs blocking socket code on its own thread, off the cooperative pool the server uses.
+func runOnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// A plain blocking TCP client: one `send` per call, Nagle's algorithm as chosen.
+final class BlockingClient: Sendable {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    let fd: CInt
+
+    init(port: Int, noDelay: Bool) throws {
+        fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure("socket: errno \(errno)") }
+        var one: CInt = noDelay ? 1 : 0
+        setsockopt(fd, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            Glibc.close(fd)
+            throw Failure("connect: errno \(errno)")
+        }
+    }
+
+    func close() { Glibc.close(fd) }
+
+    func send(_ bytes: [UInt8]) throws {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, 0) }
+            guard n > 0 else { throw Failure("send: errno \(errno)") }
+            sent += n
+        }
+    }
+
+    func receive(_ count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var received = 0
+        while received < count {
+            let n = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + received, count - received, 0) }
+            guard n > 0 else { throw Failure(n == 0 ? "connection closed" : "recv: errno \(errno)") }
+            received += n
+        }
+        return bytes
+    }
+
+    /// Reads one response and returns its status byte.
+    func readResponseStatus() throws -> UInt8 {
+        let header = try receive(FDFSHeader.size)
+        let length = header[0..<8].reduce(0) { $0 << 8 | Int($1) }
+        guard (0...1 << 20).contains(length) else { throw Failure("response length \(length)") }
+        _ = try receive(length)
+        return header[9]
+    }
+}
