@@ -74,7 +74,11 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
                 do {
                     try await listener.executeThenClose { accepted in
                         for try await connection in accepted {
-                            group.addTask { await Self.serve(connection, handler: handler, logger: logger) }
+                            // The connection's task runs on the channel's event loop
+                            // (EventLoopTaskExecutor says why).
+                            group.addTask(executorPreference: EventLoopTaskExecutor(connection.eventLoop)) {
+                                await Self.serve(connection, handler: handler, logger: logger)
+                            }
                         }
                     }
                 } catch is CancellationError {
