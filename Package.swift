@@ -36,7 +36,9 @@ let package = Package(
         ),
         .target(name: "FDFSConfig", dependencies: ["FDFSModel"], swiftSettings: strict),
         // Durable files: atomic replace (temp + fsync + rename + directory fsync), EINTR-safe I/O.
-        .target(name: "FDFSFileSystem", swiftSettings: strict),
+        .target(name: "FDFSFileSystem", dependencies: ["CFDFSSystem"], swiftSettings: strict),
+        // Linux calls Glibc's Swift module lacks (renameat2, getrandom).
+        .target(name: "CFDFSSystem"),
         .target(
             name: "FDFSStorageEngine",
             dependencies: ["FDFSModel", "FDFSFileSystem", .product(name: "GRDB", package: "GRDB.swift")],
@@ -77,6 +79,7 @@ let package = Package(
             dependencies: [
                 "FDFSModel", "FDFSProtocol", "FDFSStorageEngine", "FDFSClient", "FDFSServerCore", "FDFSFileSystem", "FDFSConfig",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -5,6 +5,7 @@ public import Musl
 #elseif canImport(Darwin)
 public import Darwin
 #endif
+import CFDFSSystem
 
 /// A failed system call on a file the daemons keep.
 public struct FileSystemError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -153,6 +154,16 @@ public enum FileSystemCalls {
         while fsync(fd) != 0 {
             if errno != EINTR { throw error("fsync", path) }
         }
+    }
+
+    /// Renames `from` to `to` unless `to` exists (EEXIST then, and nothing changes): one
+    /// renameat2(RENAME_NOREPLACE) where the kernel and file system have it, else link and
+    /// unlink (a hard link also refuses an existing name).
+    public static func renameNoReplace(_ from: String, to: String) throws(FileSystemError) {
+        if cfdfs_rename_noreplace(from, to) == 0 { return }
+        guard errno == EINVAL || errno == ENOSYS || errno == ENOTSUP else { throw error("rename", to) }
+        if link(from, to) != 0 { throw error("link", to) }
+        _ = unlink(from)
     }
 
     public static func removeFile(_ path: String) throws(FileSystemError) {

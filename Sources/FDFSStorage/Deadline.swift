@@ -1,3 +1,7 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
 /// A call that took longer than its deadline.
 public struct DeadlineExceeded: Error, CustomStringConvertible {
     public var what: String
@@ -5,21 +9,24 @@ public struct DeadlineExceeded: Error, CustomStringConvertible {
     public var description: String { "\(what) took longer than \(timeout)" }
 }
 
-/// Runs `body`, failing with `DeadlineExceeded` when it takes longer than `timeout`
-/// (`onTimeout` unblocks it, e.g. by closing its connection).
+/// Runs `body`, failing with `DeadlineExceeded` when it takes longer than `timeout`:
+/// `onTimeout` must unblock it (every caller closes the connection `body` waits on, which
+/// fails its request).
+///
+/// The deadline is a timer on an event loop, cancelled when `body` returns: a sync push runs
+/// this once per record, and a timer costs far less than the two child tasks (one sleeping)
+/// of a task group.
 func withDeadline<T: Sendable>(_ timeout: Duration, what: String, onTimeout: @escaping @Sendable () async -> Void,
-                               _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { tasks in
-        tasks.addTask { try await body() }
-        tasks.addTask {
-            try await Task.sleep(for: timeout)
-            await onTimeout()
-            return nil
-        }
-        defer { tasks.cancelAll() }
-        guard let first = try await tasks.next(), let value = first else {
-            throw DeadlineExceeded(what: what, timeout: timeout)
-        }
-        return value
+                               _ body: () async throws -> T) async throws -> T {
+    let expired = Mutex(false)
+    let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(timeout)) {
+        expired.withLock { $0 = true }
+        Task { await onTimeout() }
+    }
+    defer { timer.cancel() }
+    do {
+        return try await body()
+    } catch where expired.withLock({ $0 }) {
+        throw DeadlineExceeded(what: what, timeout: timeout)
     }
 }

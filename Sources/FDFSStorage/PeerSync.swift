@@ -4,7 +4,9 @@ public import FDFSModel
 import FDFSProtocol
 import FDFSStorageEngine
 public import Logging
-import NIOCore
+public import NIOCore
+public import NIOPosix
+import FDFSServerCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -80,9 +82,13 @@ public struct PeerSync: Sendable {
     let calls: TrackerCalls
     let board: SyncLagBoard
     let logger: Logger
+    /// The loop the task runs on and its connection to the peer lives on: a push is a
+    /// request and an answer on that connection, so the task never changes threads for it.
+    let eventLoop: any EventLoop
 
     public init(peerID: StorageID, node: StorageNode, store: StorageStore, settings: SyncSettings, calls: TrackerCalls,
-                board: SyncLagBoard, logger: Logger) {
+                board: SyncLagBoard, logger: Logger, eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()) {
+        self.eventLoop = eventLoop
         self.peerID = peerID
         self.node = node
         self.store = store
@@ -99,6 +105,10 @@ public struct PeerSync: Sendable {
     func current() async -> PeerTable.Peer? { await node.peers?.peer(peerID) }
 
     public func run() async {
+        await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop)) { await runOnLoop() }
+    }
+
+    func runOnLoop() async {
         board.update(peerID) { $0.state = .idle }
         while !Task.isCancelled {
             guard let peer = await current() else { return }
@@ -167,7 +177,7 @@ public struct PeerSync: Sendable {
             }
         }
         let link = try await FDFSClientConnection.connect(host: peer.ipAddress, port: peer.port, bindAddress: settings.bindAddress,
-                                                          connectTimeout: TimeAmount(settings.connectTimeout))
+                                                          connectTimeout: TimeAmount(settings.connectTimeout), group: eventLoop)
         defer { Task { await link.close() } }
         let own = await node.peers!.selfID
         _ = try await link.request(ReportServerIDRequest(storageID: own))

@@ -116,7 +116,7 @@ struct RecordPusher {
     /// SYNC_CREATE_FILE / SYNC_UPDATE_FILE with the file as it is now.
     mutating func pushWhole(_ record: BinlogRecord, name: RemoteFilename, path: String, create: Bool) async throws {
         let ts = Int32(truncatingIfNeeded: record.timestampSeconds)
-        guard let file = try await open(path) else { return }
+        guard let file = try await openWhole(path) else { return }
         var create = create
         if create && lastCreateExisted {
             // The peer may have it already (a resent stretch): compare sizes before sending.
@@ -139,7 +139,11 @@ struct RecordPusher {
         let request: any SyncFileRequest = create
             ? SyncCreateFileRequest(timestamp: ts, group: group, filename: name.text, fileSize: file.size)
             : SyncUpdateFileRequest(timestamp: ts, group: group, filename: name.text, fileSize: file.size)
-        let status = try await stream(request, file.chunks(), length: file.size)
+        let status: FDFSStatus
+        switch file {
+        case .small(let content): status = try await sendWhole(request, content)
+        case .large(let content): status = try await stream(request, content.chunks(), length: content.size)
+        }
         try expect(record, status, [.EEXIST])
         lastCreateExisted = status == .EEXIST
     }
@@ -161,6 +165,56 @@ struct RecordPusher {
         default:
             return
         }
+    }
+
+    /// A file to push whole: small ones already read (on the sync task's event loop: a few
+    /// KiB from the page cache cost less than three trips to the blocking pool), large ones
+    /// streamed from the blocking pool.
+    enum WholeFile {
+        case small(ByteBuffer)
+        case large(LocalFileContent)
+
+        var size: Int64 {
+            switch self {
+            case .small(let content): Int64(content.readableBytes)
+            case .large(let content): content.size
+            }
+        }
+    }
+
+    /// Files up to this size are read at once and pushed in one packet with their request.
+    static let smallFileBytes = 64 * 1024
+
+    /// The local file to push whole, nil when it is gone (the record is then done).
+    func openWhole(_ path: String) async throws -> WholeFile? {
+        guard let small = try Self.readSmallFile(path, allocator: link.channel.allocator) else { return nil }
+        if let content = small { return .small(content) }
+        return try await open(path).map { .large($0) }
+    }
+
+    /// nil when the file is gone; `.some(nil)` when it is larger than `smallFileBytes`.
+    static func readSmallFile(_ path: String, allocator: ByteBufferAllocator) throws -> ByteBuffer?? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw FileSystemCalls.error("open", path)
+        }
+        defer { _ = Glibc.close(fd) }
+        let size = try FileSystemCalls.fileSize(descriptor: fd, path: path)
+        guard size <= Self.smallFileBytes else { return .some(nil) }
+        var content = allocator.buffer(capacity: Int(size))
+        var failure: FileSystemError? = nil
+        content.writeWithUnsafeMutableBytes(minimumWritableBytes: Int(size)) { target in
+            do {
+                return try FileSystemCalls.readFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: target[0..<Int(size)]), offset: 0, path: path)
+            } catch {
+                failure = error as? FileSystemError ?? FileSystemError(operation: "read", path: path, errno: EIO)
+                return 0
+            }
+        }
+        if let failure { throw failure }
+        // A file that changed size meanwhile is pushed as read; a later record settles it.
+        return .some(content)
     }
 
     /// The local file, nil when it is gone (the record is then done).
@@ -207,6 +261,19 @@ struct RecordPusher {
         let response = try await counted(bytes: Int64(head.readableBytes) + length) {
             try await withDeadline(limit, what: "sending \(length) bytes with command \(R.command)", onTimeout: { await link.close() }) {
                 try await link.send(head: head, content: content, contentLength: length)
+            }
+        }
+        return FDFSStatus(response.header.status)
+    }
+
+    /// A sync request and its whole (small) content in one packet, so one write.
+    func sendWhole<R: FDFSStreamingRequest>(_ request: R, _ content: ByteBuffer) async throws -> FDFSStatus {
+        let link = link
+        var packet = request.requestPacket(allocator: link.channel.allocator)
+        packet.writeImmutableBuffer(content)
+        let response = try await counted(bytes: Int64(packet.readableBytes)) {
+            try await withDeadline(timeout, what: "the peer's answer to command \(R.command)", onTimeout: { await link.close() }) {
+                try await link.send(packet)
             }
         }
         return FDFSStatus(response.header.status)

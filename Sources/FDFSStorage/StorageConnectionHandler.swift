@@ -167,7 +167,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             }
             let directory = String(masterPath[..<masterPath.lastIndex(of: "/")!])
             let file: UploadFile
-            do { file = try opening { () throws(FileSystemError) in try UploadFile(directory: directory, tag: "slave-\(UInt64.random(in: 0 ... .max))", policy: fileSync) } } catch {
+            do { file = try opening { () throws(FileSystemError) in try UploadFile(directory: directory, tag: store.temporaryTag("slave"), policy: fileSync) } } catch {
                 throw StorageError(.EIO, "\(error)")
             }
             return .slave(file, slave)

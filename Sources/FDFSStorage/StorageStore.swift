@@ -1,6 +1,7 @@
 public import FDFSModel
 public import FDFSStorageEngine
 import FDFSFileSystem
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -53,8 +54,14 @@ public actor StorageStore {
     /// The file catalog (`data/catalog.sqlite`), written in batches after the binlog.
     public nonisolated let catalog: CatalogWriter
     let hasSpace: @Sendable (PathSpace) -> Bool
-    var sequence: UInt64 = 0
-    var rng = SystemRandomNumberGenerator()
+    var rng = KernelRandom()
+    /// The last free-space reading of each store path and when it was taken: statvfs at most
+    /// once per `spaceReadingLifetime` per path, not once per upload.
+    var spaceReadings: [(space: PathSpace, taken: ContinuousClock.Instant)?]
+    static let spaceReadingLifetime = Duration.seconds(1)
+    /// This process's id and a counter: unique temporary file names without a system call.
+    nonisolated let pid = getpid()
+    nonisolated let temporaryCount = Atomic<UInt64>(0)
 
     public init(group: GroupName, source: FileSource, paths: StorePaths, cursor: SubdirectoryCursor, basePath: String,
                 catalog: CatalogWriter, binlogSync: BinlogSyncPolicy = .everyWrite,
@@ -66,6 +73,7 @@ public actor StorageStore {
         self.binlog = try BinlogWriter(basePath: basePath, syncPolicy: binlogSync)
         self.catalog = catalog
         self.hasSpace = hasSpace
+        self.spaceReadings = Array(repeating: nil, count: paths.paths.count)
     }
 
     /// Where a storage keeps its catalog: `<base_path>/data/catalog.sqlite`.
@@ -75,18 +83,29 @@ public actor StorageStore {
     public func place(requestedStorePath: Int8) throws(StorageError) -> UploadPlacement {
         let index: Int
         do {
-            index = try paths.choose(requested: Int(requestedStorePath)) { [paths, hasSpace] i in
-                (try? paths.space(i)).map(hasSpace) ?? false
+            let now = ContinuousClock.now
+            let snapshot = paths  // `choose` mutates `paths` while the closure reads it
+            index = try paths.choose(requested: Int(requestedStorePath)) { i in
+                if let reading = spaceReadings[i], reading.taken.duration(to: now) < Self.spaceReadingLifetime {
+                    return hasSpace(reading.space)
+                }
+                guard let space = try? snapshot.space(i) else { return false }
+                spaceReadings[i] = (space, now)
+                return hasSpace(space)
             }
         } catch {
             throw StorageError(error.status, error.description)
         }
         let (high, low) = cursor.next()
-        sequence += 1
         // "Mxx/HH/LL/" without the store path part and the last slash: "HH/LL".
         let subdirectory = RemoteFilename.format(index, high, low, "").dropFirst(4).dropLast()
         return UploadPlacement(storePathIndex: index, subdirHigh: high, subdirLow: low,
-                               directory: paths.paths[index].dataPath + "/" + subdirectory, tag: "up\(getpid())-\(sequence)")
+                               directory: paths.paths[index].dataPath + "/" + subdirectory, tag: temporaryTag("up"))
+    }
+
+    /// A name for a temporary file of this process, unique while it runs: `<kind><pid>-<n>`.
+    public nonisolated func temporaryTag(_ kind: String) -> String {
+        "\(kind)\(pid)-\(temporaryCount.add(1, ordering: .relaxed).newValue)"
     }
 
     /// The name of a file just received.

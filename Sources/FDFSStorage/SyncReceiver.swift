@@ -113,7 +113,7 @@ extension StorageConnectionHandler {
             let directory = String(path[..<path.lastIndex(of: "/")!])
             do {
                 let file = try opening { () throws(FileSystemError) in
-                    try UploadFile(directory: directory, tag: "cp\(getpid())-\(UInt64.random(in: 0 ... .max))", policy: fileSync)
+                    try UploadFile(directory: directory, tag: store.temporaryTag("cp"), policy: fileSync)
                 }
                 return .syncFile(SyncFileWrite(file: file, name: name, isCreate: isCreate, timestamp: timestamp))
             } catch {

@@ -28,8 +28,9 @@ public enum NewFileName {
         case .appender: .appender(random: random)
         }
         let block = FileNameBlock(source: source, createTimestamp: createTimestamp, sizeField: sizeField, crc32: crc32)
-        var digits = ""
-        for _ in 0..<FileNameSuffix.length { digits.append(Character(String(UInt8.random(in: 0...9, using: &rng)))) }
+        var digitBytes = [UInt8](repeating: 0, count: FileNameSuffix.length)
+        for i in digitBytes.indices { digitBytes[i] = UInt8(ascii: "0") + UInt8.random(in: 0...9, using: &rng) }
+        let digits = String(decoding: digitBytes, as: UTF8.self)
         let suffix = try FileNameSuffix.make(extension: ext, randomDigits: digits)
         return try RemoteFilename(storePathIndex: storePathIndex, subdirHigh: subdirHigh, subdirLow: subdirLow, name: block.encoded + suffix)
     }

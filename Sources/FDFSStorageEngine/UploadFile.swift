@@ -99,9 +99,7 @@ public final class UploadFile {
             if replacing {
                 if rename(temporaryPath, path) != 0 { throw FileSystemCalls.error("rename", path) }
             } else {
-                // link() refuses to replace an existing name, unlike rename().
-                if link(temporaryPath, path) != 0 { throw FileSystemCalls.error("link", path) }
-                _ = unlink(temporaryPath)
+                try FileSystemCalls.renameNoReplace(temporaryPath, to: path)
             }
             if policy.beforeReply { try FileSystemCalls.syncDirectory(directory) }
         } catch {
