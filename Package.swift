@@ -69,6 +69,7 @@ let package = Package(
             dependencies: [
                 "FDFSModel", "FDFSProtocol", "FDFSConfig", "FDFSServerCore", "FDFSClient", "FDFSFileSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

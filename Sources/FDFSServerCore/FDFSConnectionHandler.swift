@@ -1,3 +1,7 @@
+public import FDFSProtocol
+public import Logging
+public import NIOCore
+
 /// The seam between the generic server and a daemon: the tracker and the storage each
 /// implement it once, and the server calls `handle` in its own child task for every accepted
 /// connection.
@@ -13,4 +17,35 @@
 /// in flight is still delivered whole and its response is still sent.
 public protocol FDFSConnectionHandler: Sendable {
     func handle(_ connection: FDFSConnection) async throws
+
+    /// The response packet to a complete, non-streamed request, computed at once on the
+    /// connection's event loop, or nil to leave the request to `handle`.
+    ///
+    /// The server asks this for every request of a connection until the first one it returns
+    /// nil for; from then on every request of that connection goes to `handle`, so responses
+    /// always leave in request order. It must not block or wait: it is for requests whose
+    /// answer is a quick read of in-memory state (the tracker's queries). It is how a client
+    /// connection that only queries is served without the async machinery: no task switch,
+    /// no stream, no writer per request.
+    func respondImmediately(to header: FDFSHeader, body: ByteBuffer, context: ImmediateRequestContext) -> ByteBuffer?
+
+    /// Whether `respondImmediately` can answer anything (false: the server does not ask).
+    var answersImmediately: Bool { get }
+}
+
+extension FDFSConnectionHandler {
+    public func respondImmediately(to header: FDFSHeader, body: ByteBuffer, context: ImmediateRequestContext) -> ByteBuffer? { nil }
+    public var answersImmediately: Bool { false }
+}
+
+/// What `respondImmediately` knows of the connection.
+public struct ImmediateRequestContext {
+    /// The peer's address.
+    public let remoteAddress: SocketAddress
+    /// The server's end of the connection.
+    public let localAddress: SocketAddress?
+    /// For the response packet.
+    public let allocator: ByteBufferAllocator
+    /// The server's logger with `fdfs.remote` set.
+    public let logger: Logger
 }

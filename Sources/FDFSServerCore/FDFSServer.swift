@@ -104,6 +104,7 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
     private func bind() async throws -> NIOAsyncChannel<any Channel, Never> {
         let settings = self.settings
         let logger = self.logger
+        let handler = self.handler
         let networkTimeout = TimeAmount(settings.networkTimeout)
         return try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 1024)
@@ -124,6 +125,9 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
                     try pipeline.addHandler(ByteToMessageHandler(FDFSFrameDecoder(policy: settings.framingPolicy)))
                     try pipeline.addHandler(PacketBoundaryHandler(reportingTo: guardHandler))
                     try pipeline.addHandler(OutboundFileHandler())
+                    if handler.answersImmediately {
+                        try pipeline.addHandler(ImmediateResponseHandler(handler: handler, logger: connectionLogger))
+                    }
                     // The NIOAsyncChannel is made by the connection's task, not here: an
                     // accepted channel that the accept loop never takes (the loop cancelled, or
                     // the listener closing meanwhile) is dropped by NIO, and a dropped

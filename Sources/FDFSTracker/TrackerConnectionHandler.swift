@@ -1,6 +1,6 @@
 public import FDFSServerCore
-import FDFSProtocol
-import NIOCore
+public import FDFSProtocol
+public import NIOCore
 
 /// Serves one connection to the tracker: frames in, decoded requests to the core, replies
 /// out. Malformed or unknown requests get EINVAL and the connection stays open, as the C
@@ -9,6 +9,15 @@ public struct TrackerConnectionHandler: FDFSConnectionHandler {
     let core: TrackerCore
 
     public init(core: TrackerCore) { self.core = core }
+
+    public var answersImmediately: Bool { true }
+
+    /// Client queries on a connection that has sent nothing else are answered on the event
+    /// loop (`TrackerCore.respondImmediately`).
+    public func respondImmediately(to header: FDFSHeader, body: ByteBuffer, context: ImmediateRequestContext) -> ByteBuffer? {
+        core.respondImmediately(to: header, body: body, peerIP: context.remoteAddress.ipAddress ?? "",
+                                localIP: context.localAddress?.ipAddress ?? "", allocator: context.allocator)
+    }
 
     public func handle(_ connection: FDFSConnection) async throws {
         var session = TrackerSession(peerIP: connection.remoteAddress.ipAddress ?? "", localIP: connection.localAddress?.ipAddress ?? "")

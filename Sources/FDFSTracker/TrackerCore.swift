@@ -2,13 +2,37 @@ public import FDFSConfig
 public import FDFSModel
 public import FDFSProtocol
 public import Logging
+public import NIOCore
+import NIOConcurrencyHelpers
+
+/// The cluster state behind a lock, so that the event loops can answer the clients' queries
+/// at once (`TrackerCore.respondImmediately`) while the actor keeps serving everything else.
+final class SharedClusterState: @unchecked Sendable {  // safe: `value` is only touched with `lock` held
+    let lock = NIOLock()
+    var value: ClusterState
+    init(_ value: ClusterState) { self.value = value }
+}
 
 /// The one owner of the tracker's mutable state (DESIGN.md: one owner per piece of mutable
 /// state): the cluster state machine, its data files and its changelog. Every connection
 /// calls in; every state change that must survive a restart is written before the reply
 /// goes out.
 public actor TrackerCore {
-    var state: ClusterState
+    nonisolated let shared: SharedClusterState
+    /// The state, each access under the shared lock (the actor's accesses never overlap: they
+    /// were exclusive accesses of a stored property before the lock).
+    var state: ClusterState {
+        _read {
+            shared.lock.lock()
+            defer { shared.lock.unlock() }
+            yield shared.value
+        }
+        _modify {
+            shared.lock.lock()
+            defer { shared.lock.unlock() }
+            yield &shared.value
+        }
+    }
     let directory: TrackerDataDirectory
     var changelog: Changelog
     let useStorageID: Bool
@@ -46,7 +70,7 @@ public actor TrackerCore {
             state.restartIntervalSeconds = max(0, started - status.lastCheckTime)
             wasStoppedLong = started - status.lastCheckTime > 600
         }
-        self.state = state
+        self.shared = SharedClusterState(state)
         logger.info("tracker state loaded", metadata: [
             "fdfs.groups": "\(snapshot.groups.count)", "fdfs.storages": "\(snapshot.storages.count)", "fdfs.problems": "\(problems.count)",
         ])
@@ -73,6 +97,40 @@ public actor TrackerCore {
             logger.info("request refused", metadata: ["fdfs.command": "\(type(of: request).command)", "fdfs.peer": "\(session.peerIP)", "fdfs.error": "\(e)"])
         }
         return reply
+    }
+
+    /// The clients' queries and lists, answered on the event loop: they only read the state
+    /// (and move the read and write cursors), write no file and wait for nothing.
+    static let immediateCommands: Set<UInt8> = Set([
+        TrackerCommand.queryStoreWithoutGroupOne, .queryFetchOne, .queryUpdate, .queryStoreWithGroupOne, .queryFetchAll,
+        .queryStoreWithoutGroupAll, .queryStoreWithGroupAll, .listOneGroup, .listAllGroups, .listStorage, .activeTest,
+    ].map(\.rawValue))
+
+    /// The response packet to one of `immediateCommands` (nil for any other command); the
+    /// same reply `handle` gives, computed under the state's lock.
+    public nonisolated func respondImmediately(to header: FDFSHeader, body: ByteBuffer, peerIP: String, localIP: String,
+                                               allocator: ByteBufferAllocator) -> ByteBuffer? {
+        guard Self.immediateCommands.contains(header.command) else { return nil }
+        let request: any FDFSRequest
+        do {
+            request = try CommandRegistry.decodeRequest(header: header, body: body, role: .tracker)
+        } catch {
+            return nil  // the connection handler answers and logs a malformed request
+        }
+        var session = TrackerSession(peerIP: peerIP, localIP: localIP)
+        let time = now()
+        let reply = shared.lock.withLock { shared.value.handle(request, session: &session, now: time) }
+        switch reply {
+        case .body(let body):
+            return body.responsePacket(allocator: allocator)
+        case .error(let e):
+            logger.info("request refused", metadata: ["fdfs.command": "\(header.command)", "fdfs.peer": "\(peerIP)", "fdfs.error": "\(e)"])
+            var packet = allocator.buffer(capacity: FDFSHeader.size)
+            FDFSHeader.response(bodyLength: 0, status: e.status).encode(into: &packet)
+            return packet
+        case .close:
+            return nil
+        }
     }
 
     /// Every storage's status, by group and id.
