@@ -3,22 +3,34 @@ import Logging
 import NIOCore
 
 /// Answers requests on the event loop through `FDFSConnectionHandler.respondImmediately`
-/// while the handler can, and hands the connection to the async handler from the first
-/// request it cannot answer on (so responses stay in request order: before that request
-/// nothing was pending on the async side, after it everything goes there).
+/// whenever nothing is pending on the async side, and passes every other request on to it.
+///
+/// Responses must leave in request order. A request is answered here only while every
+/// request passed on has had its whole response written through this handler: it counts
+/// the requests it passed on and the response bytes the async side writes (each response
+/// starts with a header whose length says where it ends). A response it cannot follow (a
+/// header split across writes) makes it pass everything on from then on.
 ///
 /// Sits after `PacketBoundaryHandler`, so the guard's packet accounting (timeouts, graceful
 /// shutdown at a packet boundary) sees every frame, answered here or not.
-final class ImmediateResponseHandler<Handler: FDFSConnectionHandler>: ChannelInboundHandler {
+final class ImmediateResponseHandler<Handler: FDFSConnectionHandler>: ChannelDuplexHandler {
     typealias InboundIn = FDFSFrame
     typealias InboundOut = FDFSFrame
+    typealias OutboundIn = FDFSOutbound
     typealias OutboundOut = FDFSOutbound
 
     private let handler: Handler
     private let logger: Logger
     /// The head of the packet being received, held until its end shows it is complete.
     private var heldHead: (FDFSHeader, ByteBuffer)?
-    /// Set at the first request passed on: every later frame is passed on too.
+    /// Requests passed on whose response has not been written in full yet.
+    private var pendingResponses = 0
+    /// Bytes of the response being written that are still to come (0: the next write starts
+    /// a response).
+    private var responseBytesLeft: Int64 = 0
+    /// Inside a packet passed on (a streamed body): its later frames go on too.
+    private var passingPacket = false
+    /// Set when the responses cannot be followed: everything goes on from then on.
     private var handedOver = false
 
     init(handler: Handler, logger: Logger) {
@@ -26,17 +38,22 @@ final class ImmediateResponseHandler<Handler: FDFSConnectionHandler>: ChannelInb
         self.logger = logger
     }
 
+    // MARK: Inbound
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !handedOver else {
+        let frame = unwrapInboundIn(data)
+        if handedOver || passingPacket {
+            if case .end = frame { passingPacket = false }
             context.fireChannelRead(data)
             return
         }
-        switch unwrapInboundIn(data) {
+        switch frame {
         case .head(let header, let body):
             heldHead = (header, body)
         case .bodyPart:
             // A streamed body: not a request to answer here.
-            handOver(context: context)
+            passOnHeldHead(context: context)
+            passingPacket = true
             context.fireChannelRead(data)
         case .end:
             guard let (header, body) = heldHead else {
@@ -44,7 +61,7 @@ final class ImmediateResponseHandler<Handler: FDFSConnectionHandler>: ChannelInb
                 return
             }
             heldHead = nil
-            if let remoteAddress = context.channel.remoteAddress,
+            if pendingResponses == 0, let remoteAddress = context.channel.remoteAddress,
                let response = handler.respondImmediately(
                    to: header, body: body,
                    context: ImmediateRequestContext(remoteAddress: remoteAddress, localAddress: context.channel.localAddress,
@@ -52,35 +69,81 @@ final class ImmediateResponseHandler<Handler: FDFSConnectionHandler>: ChannelInb
                 context.writeAndFlush(wrapOutboundOut(.bytes(response)), promise: nil)
                 return
             }
-            handedOver = true
+            pendingResponses += 1
             context.fireChannelRead(wrapInboundOut(.head(header, body)))
             context.fireChannelRead(data)
         }
     }
 
-    private func handOver(context: ChannelHandlerContext) {
-        handedOver = true
-        if let (header, body) = heldHead {
-            heldHead = nil
-            context.fireChannelRead(wrapInboundOut(.head(header, body)))
-        }
+    private func passOnHeldHead(context: ChannelHandlerContext) {
+        guard let (header, body) = heldHead else { return }
+        heldHead = nil
+        pendingResponses += 1
+        context.fireChannelRead(wrapInboundOut(.head(header, body)))
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        handOver(context: context)
+        passOnHeldHead(context: context)
+        handedOver = true
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A malformed packet: the async handler answers it, after the frames before it.
-        handOver(context: context)
+        passOnHeldHead(context: context)
+        handedOver = true
         context.fireErrorCaught(error)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // Input ends (peer half-close, graceful shutdown): a held head of an incomplete packet
         // goes on, so the async side sees exactly what arrived.
-        if let event = event as? ChannelEvent, event == .inputClosed { handOver(context: context) }
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            passOnHeldHead(context: context)
+            handedOver = true
+        }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: Outbound (responses of the async side)
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if !handedOver {
+            switch unwrapOutboundIn(data) {
+            case .bytes(let buffer): follow(buffer)
+            case .file(_, _, let count): consume(count)
+            }
+        }
+        context.write(data, promise: promise)
+    }
+
+    /// Accounts for response bytes: headers start responses, their lengths end them.
+    private func follow(_ buffer: ByteBuffer) {
+        var rest = buffer
+        while rest.readableBytes > 0 && !handedOver {
+            if responseBytesLeft == 0 {
+                guard rest.readableBytes >= FDFSHeader.size, let length = rest.getInteger(at: rest.readerIndex, as: Int64.self),
+                      length >= 0 else {
+                    handedOver = true
+                    return
+                }
+                responseBytesLeft = Int64(FDFSHeader.size) + length
+            }
+            let taken = Int(min(Int64(rest.readableBytes), responseBytesLeft))
+            rest.moveReaderIndex(forwardBy: taken)
+            consume(Int64(taken))
+        }
+    }
+
+    private func consume(_ count: Int64) {
+        guard count > 0 else { return }
+        guard responseBytesLeft >= count else {
+            handedOver = true
+            return
+        }
+        responseBytesLeft -= count
+        if responseBytesLeft == 0 {
+            pendingResponses = max(0, pendingResponses - 1)
+        }
     }
 }

@@ -193,7 +193,7 @@ extension StorageConnectionHandler {
     /// A failure after the header can only be told by closing early: the receiver then
     /// misses the trailer.
     func exportBinlog(_ r: FetchOnePathBinlogRequest, _ connection: FDFSConnection) async throws -> Bool {
-        let storePaths = await store.storePaths
+        let storePaths = store.storePaths
         guard r.group == store.group else { throw StorageError(.EINVAL, "group \(r.group) is not this storage's group \(store.group)") }
         guard Int(r.storePathIndex) < storePaths.count else {
             throw StorageError(.EINVAL, "store path index \(r.storePathIndex) does not exist (this storage has \(storePaths.count))")

@@ -195,7 +195,7 @@ public struct PeerSync: Sendable {
         let reader = try BinlogReader(syncDirectory: syncDirectory,
                                       position: BinlogPosition(fileIndex: mark.binlogIndex, offsetBytes: mark.binlogOffset),
                                       skipInvalidRecords: settings.skipInvalidRecords)
-        var pusher = RecordPusher(link: link, store: store, group: store.group, storePaths: await store.storePaths, timeout: settings.networkTimeout, stats: node.stats)
+        var pusher = RecordPusher(link: link, store: store, group: store.group, storePaths: store.storePaths, timeout: settings.networkTimeout, stats: node.stats)
         var meter = LagMeter(position: reader.position)
         var written = mark
         let clock = ContinuousClock()

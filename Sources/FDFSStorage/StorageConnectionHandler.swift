@@ -1,9 +1,9 @@
 public import FDFSServerCore
 import FDFSFileSystem
 import FDFSModel
-import FDFSProtocol
+public import FDFSProtocol
 public import FDFSStorageEngine
-import NIOCore
+public import NIOCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -156,7 +156,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             guard r.offset <= size else { throw StorageError(.EINVAL, "offset \(r.offset) is past the end (\(size) bytes)") }
             return .rangeWrite(try opening { () throws(StorageError) in try RangeWrite(name: name, path: path, kind: .modify, offset: r.offset, length: r.modifySize) })
         case let r as UploadSlaveFileRequest:
-            let (master, masterPath) = try store.resolve(group: store.group, filename: r.masterFilename, storePaths: await store.storePaths)
+            let (master, masterPath) = try store.resolve(group: store.group, filename: r.masterFilename, storePaths: store.storePaths)
             _ = try regularFileStatus(masterPath)
             let slave: RemoteFilename
             do {
@@ -191,7 +191,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
 
     /// An appender file of this group named by a request without group (append, modify, truncate).
     func appenderFile(_ filename: String) async throws(StorageError) -> (RemoteFilename, String) {
-        let (name, path) = try store.resolve(group: store.group, filename: filename, storePaths: await store.storePaths)
+        let (name, path) = try store.resolve(group: store.group, filename: filename, storePaths: store.storePaths)
         guard name.kind == .appender else { throw StorageError(.EINVAL, "\(filename) is not an appender file") }
         return (name, path)
     }
@@ -284,7 +284,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 try await download(r, connection)
             case let r as FetchOnePathBinlogRequest: return try await exportBinlog(r, connection)
             case let r as DeleteFileRequest:
-                let (name, path) = try store.resolve(group: r.file.group, filename: r.file.filename, storePaths: await store.storePaths)
+                let (name, path) = try store.resolve(group: r.file.group, filename: r.file.filename, storePaths: store.storePaths)
                 try await store.delete(name, path: path, now: now())
                 stats.succeeded(.delete)
                 try await connection.reply(EmptyBody())
@@ -324,45 +324,23 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     }
 
     /// DOWNLOAD_FILE (14): header, then the file range by sendfile. Offset >= size is EINVAL
-    /// (6.15.4+ semantics, protocol spec §5.7), except for an empty file at offset 0.
+    /// (6.15.4+ semantics, protocol spec §5.7), except for an empty file at offset 0. Small
+    /// ranges go as one packet (`smallDownload`).
     func download(_ r: DownloadFileRequest, _ connection: FDFSConnection) async throws {
-        let (_, path) = try store.resolve(group: r.group, filename: r.filename, storePaths: await store.storePaths)
-        let (size, _) = try regularFileStatus(path)
-        // An empty file downloads as an empty body (the C storage answers EINVAL, compatibility 30).
-        guard r.offset < size || (r.offset == 0 && size == 0) else {
-            throw StorageError(.EINVAL, "offset \(r.offset) is at or past the end (\(size) bytes)")
-        }
-        let remaining = size - r.offset
-        let count = r.count == 0 ? remaining : min(r.count, remaining)
-        let fd: Int32
-        do { fd = try opening { () throws(FileSystemError) in try FileSystemCalls.open(path, O_RDONLY) } } catch { throw StorageError(.EIO, "\(error)") }
-        var header = connection.allocator.buffer(capacity: FDFSHeader.size + (count <= Self.inlineDownloadBytes ? Int(count) : 0))
-        FDFSHeader.response(bodyLength: count).encode(into: &header)
-        if count <= Self.inlineDownloadBytes {
-            // Small files: read into the header's buffer and send one packet (one write
-            // instead of a write and a sendfile).
-            defer { try? FileSystemCalls.close(fd, path: path) }
-            // Read straight into the packet after the header (no intermediate copy).
-            var failure: FileSystemError? = nil
-            let read = header.writeWithUnsafeMutableBytes(minimumWritableBytes: Int(count)) { buffer in
-                do throws(FileSystemError) {
-                    return try FileSystemCalls.readFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(count)]),
-                                                    offset: r.offset, path: path)
-                } catch {
-                    failure = error
-                    return 0
-                }
-            }
-            stats.fileRead(success: failure == nil)
-            if let failure { throw StorageError(.EIO, "\(failure)") }
-            guard read == Int(count) else { throw StorageError(.EIO, "\(path) shrank while it was read") }
-            do { try await connection.write(header) } catch {
+        if let packet = try smallDownload(r, allocator: connection.allocator) {
+            let count = Int64(packet.readableBytes - FDFSHeader.size)
+            do { try await connection.write(packet) } catch {
                 stats.downloaded(bytes: 0, complete: false)
                 throw error
             }
             stats.downloaded(bytes: count, complete: true)
             return
         }
+        let (path, offset, count) = try downloadRange(r)
+        let fd: Int32
+        do { fd = try opening { () throws(FileSystemError) in try FileSystemCalls.open(path, O_RDONLY) } } catch { throw StorageError(.EIO, "\(error)") }
+        var header = connection.allocator.buffer(capacity: FDFSHeader.size)
+        FDFSHeader.response(bodyLength: count).encode(into: &header)
         do {
             try await connection.write(header)
         } catch {
@@ -373,7 +351,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         // The kernel copies the range to the socket (sendfile); the connection closes the
         // descriptor when it is written. Counted once handed to the connection.
         do {
-            try await connection.sendFile(descriptor: fd, offset: r.offset, count: count)
+            try await connection.sendFile(descriptor: fd, offset: offset, count: count)
             stats.fileRead(success: true)
         } catch {
             stats.fileRead(success: false)
@@ -381,6 +359,58 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             throw error
         }
         stats.downloaded(bytes: count, complete: true)
+    }
+
+    /// The file and byte range a download asks for (EINVAL past the end, ENOENT when absent).
+    func downloadRange(_ r: DownloadFileRequest) throws(StorageError) -> (path: String, offset: Int64, count: Int64) {
+        let (_, path) = try store.resolve(group: r.group, filename: r.filename, storePaths: store.storePaths)
+        let (size, _) = try regularFileStatus(path)
+        // An empty file downloads as an empty body (the C storage answers EINVAL, compatibility 30).
+        guard r.offset < size || (r.offset == 0 && size == 0) else {
+            throw StorageError(.EINVAL, "offset \(r.offset) is at or past the end (\(size) bytes)")
+        }
+        let remaining = size - r.offset
+        return (path, r.offset, r.count == 0 ? remaining : min(r.count, remaining))
+    }
+
+    /// The whole response packet of a download of at most `inlineDownloadBytes`, read now
+    /// into the packet after the header (one write instead of a write and a sendfile); nil
+    /// for a larger range. Synchronous: also the event loop's fast path (`respondImmediately`).
+    func smallDownload(_ r: DownloadFileRequest, allocator: ByteBufferAllocator) throws(StorageError) -> ByteBuffer? {
+        let (path, offset, count) = try downloadRange(r)
+        guard count <= Self.inlineDownloadBytes else { return nil }
+        let fd: Int32
+        do { fd = try opening { () throws(FileSystemError) in try FileSystemCalls.open(path, O_RDONLY) } } catch { throw StorageError(.EIO, "\(error)") }
+        defer { try? FileSystemCalls.close(fd, path: path) }
+        var packet = allocator.buffer(capacity: FDFSHeader.size + Int(count))
+        FDFSHeader.response(bodyLength: count).encode(into: &packet)
+        var failure: FileSystemError? = nil
+        let read = packet.writeWithUnsafeMutableBytes(minimumWritableBytes: Int(count)) { buffer in
+            do throws(FileSystemError) {
+                return try FileSystemCalls.readFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(count)]),
+                                                     offset: offset, path: path)
+            } catch {
+                failure = error
+                return 0
+            }
+        }
+        stats.fileRead(success: failure == nil)
+        if let failure { throw StorageError(.EIO, "\(failure)") }
+        guard read == Int(count) else { throw StorageError(.EIO, "\(path) shrank while it was read") }
+        return packet
+    }
+
+    public var answersImmediately: Bool { true }
+
+    /// Small downloads that succeed are answered on the event loop; everything else (errors
+    /// included, so that an EINVAL still closes the connection) goes to `handle`.
+    public func respondImmediately(to header: FDFSHeader, body: ByteBuffer, context: ImmediateRequestContext) -> ByteBuffer? {
+        guard header.command == StorageCommand.downloadFile.rawValue,
+              let r = try? CommandRegistry.decodeRequest(header: header, body: body, role: .storage) as? DownloadFileRequest,
+              let packet = try? smallDownload(r, allocator: context.allocator) else { return nil }
+        stats.requested(header, fixedPartBytes: body.readableBytes)
+        stats.downloaded(bytes: Int64(packet.readableBytes - FDFSHeader.size), complete: true)
+        return packet
     }
 
     /// Downloads up to this size are read and sent with their header in one packet; larger
@@ -440,7 +470,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     /// is committed there, then recorded in the binlog (`U`), then acknowledged. Overwrite
     /// replaces the whole set (empty: removes it), merge updates and adds names.
     func setMetadata(_ r: SetMetadataRequest) async throws {
-        let (name, path) = try store.resolve(group: r.group, filename: r.filename, storePaths: await store.storePaths)
+        let (name, path) = try store.resolve(group: r.group, filename: r.filename, storePaths: store.storePaths)
         let (size, mtime) = try regularFileStatus(path)
         let items = FDFSMetadata(wire: r.metadata).entries.map { CatalogMetadataItem($0.name, $0.value) }
         if r.operation == .merge && items.isEmpty { return }
@@ -457,7 +487,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     /// GET_METADATA (15): the stored entries sorted by name. A file without metadata gets an
     /// empty body (the C storage answers ENOENT, compatibility 31); a missing file ENOENT.
     func getMetadata(_ r: GetMetadataRequest) async throws -> RawBody {
-        let (name, path) = try store.resolve(group: r.file.group, filename: r.file.filename, storePaths: await store.storePaths)
+        let (name, path) = try store.resolve(group: r.file.group, filename: r.file.filename, storePaths: store.storePaths)
         _ = try regularFileStatus(path)
         let items: [CatalogMetadataItem]
         do { items = try await store.catalog.metadata(of: name.text) } catch { throw StorageError(.EIO, "\(error)") }
@@ -468,7 +498,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     /// appender and slave files unless flag 1), source from the name (a server id resolved through
     /// storage_ids.conf, empty when unknown).
     func fileInfo(_ r: QueryFileInfoRequest) async throws -> FileInfoResponse {
-        let (name, path) = try store.resolve(group: r.file.group, filename: r.file.filename, storePaths: await store.storePaths)
+        let (name, path) = try store.resolve(group: r.file.group, filename: r.file.filename, storePaths: store.storePaths)
         let (size, mtime) = try regularFileStatus(path)
         var crc = name.block.crc32
         if name.kind == .appender || name.kind == .slave {

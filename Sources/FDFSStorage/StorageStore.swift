@@ -69,6 +69,7 @@ public actor StorageStore {
         self.group = group
         self.source = source
         self.paths = paths
+        self.storePaths = paths.paths
         self.cursor = cursor
         self.binlog = try BinlogWriter(basePath: basePath, syncPolicy: binlogSync)
         self.catalog = catalog
@@ -173,7 +174,8 @@ public actor StorageStore {
         return (name, storePaths[name.storePathIndex].absolutePath(name))
     }
 
-    public var storePaths: [StorePath] { paths.paths }
+    /// The store paths (fixed for the life of the store: only the rotation cursor moves).
+    public nonisolated let storePaths: [StorePath]
 
     /// fsyncs the binlog (the periodic `sync_binlog_buff_interval` flush; records already
     /// reached the kernel when their reply went out).

@@ -87,7 +87,7 @@ extension StorageConnectionHandler {
         switch request {
         case let r as any SyncFileRequest:
             let isCreate = r is SyncCreateFileRequest
-            let paths = await store.storePaths
+            let paths = store.storePaths
             guard r.group == store.group else { throw StorageError(.EINVAL, "group \(r.group) is not this storage's group \(store.group)") }
             let timestamp = Int64(r.timestamp)
             if let file = MetadataName.file(r.filename, storePathCount: paths.count) {
@@ -121,7 +121,7 @@ extension StorageConnectionHandler {
             }
         case let r as any SyncRangeRequest:
             let isAppend = r is SyncAppendFileRequest
-            let (name, path) = try store.resolve(group: r.group, filename: r.filename, storePaths: await store.storePaths)
+            let (name, path) = try store.resolve(group: r.group, filename: r.filename, storePaths: store.storePaths)
             let record = ReplicaRecord(kind: isAppend ? .append : .modify, filename: name.text, timestamp: Int64(r.timestamp),
                                        extra: .range(offsetBytes: r.offset, lengthBytes: r.length))
             var info = stat()
@@ -171,7 +171,7 @@ extension StorageConnectionHandler {
                                             catalog: .upsert(entry)), state)
             try await replySynced(connection, state)
         case .syncMetadata(let m):
-            let paths = await store.storePaths
+            let paths = store.storePaths
             let path = paths[m.file.storePathIndex].absolutePath(m.file)
             if let (size, mtime) = try? regularFileStatus(path) {
                 let items = FDFSMetadata(wire: m.bytes).entries.map { CatalogMetadataItem($0.name, $0.value) }
@@ -224,7 +224,7 @@ extension StorageConnectionHandler {
 
     /// SYNC_DELETE_FILE (17): the file (or its metadata) goes; ENOENT when it is not there.
     func syncDelete(_ r: SyncDeleteFileRequest, _ state: SyncConnectionState) async throws {
-        let paths = await store.storePaths
+        let paths = store.storePaths
         guard r.group == store.group else { throw StorageError(.EINVAL, "group \(r.group) is not this storage's group \(store.group)") }
         if let file = MetadataName.file(r.filename, storePathCount: paths.count) {
             let path = paths[file.storePathIndex].absolutePath(file)
@@ -246,7 +246,7 @@ extension StorageConnectionHandler {
 
     /// SYNC_TRUNCATE_FILE (37): only when the file still has the old size (else EEXIST: done).
     func syncTruncate(_ r: SyncTruncateFileRequest, _ state: SyncConnectionState) async throws {
-        let (name, path) = try store.resolve(group: r.group, filename: r.filename, storePaths: await store.storePaths)
+        let (name, path) = try store.resolve(group: r.group, filename: r.filename, storePaths: store.storePaths)
         var info = stat()
         guard lstat(path, &info) == 0 else { throw StorageError(.ENOENT, "\(name) is missing") }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw StorageError(.EEXIST, "\(name) is not a regular file") }
@@ -263,7 +263,7 @@ extension StorageConnectionHandler {
     /// SYNC_CREATE_LINK (19): a symbolic link to the absolute path of the source name. Always
     /// answered 0 and recorded (an existing link or a missing source creates nothing).
     func syncLink(_ r: SyncCreateLinkRequest, _ state: SyncConnectionState) async throws {
-        let paths = await store.storePaths
+        let paths = store.storePaths
         let (link, linkPath) = try store.resolve(group: r.group, filename: r.linkName, storePaths: paths)
         let (source, sourcePath) = try store.resolve(group: r.group, filename: r.sourceName, storePaths: paths)
         var info = stat()
@@ -282,7 +282,7 @@ extension StorageConnectionHandler {
     /// SYNC_RENAME_FILE (40): the appender file gets its regular name; EEXIST when the new
     /// name is already there, ENOENT when the old one is not.
     func syncRename(_ r: SyncRenameFileRequest, _ state: SyncConnectionState) async throws {
-        let paths = await store.storePaths
+        let paths = store.storePaths
         let (new, newPath) = try store.resolve(group: r.group, filename: r.newName, storePaths: paths)
         let (old, oldPath) = try store.resolve(group: r.group, filename: r.oldName, storePaths: paths)
         var info = stat()
