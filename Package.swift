@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // Linked against the system libsqlite3 (Debian: libsqlite3-dev; tools/test installs it).
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // Latency percentiles of `fdfs bench`.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .target(name: "FDFSModel", swiftSettings: strict),
@@ -109,8 +111,10 @@ let package = Package(
         .executableTarget(
             name: "fdfs",
             dependencies: [
-                "FDFSClient", "FDFSConfig", "FDFSModel", "FDFSProtocol", "FDFSFileSystem",
+                "FDFSClient", "FDFSConfig", "FDFSModel", "FDFSProtocol", "FDFSFileSystem", "FDFSServerCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -148,7 +148,9 @@ public final class FDFSClientConnection: Sendable {
     where Content.Element == ByteBuffer {
         guard contentLength >= 0 else { throw FDFSClientError.invalidArgument("content length \(contentLength) is negative") }
         let promise = channel.eventLoop.makePromise(of: FDFSRawResponse.self)
-        channel.writeAndFlush(ClientOutbound.request(head, .buffered(promise), streamsContent: true)).whenFailure { promise.fail(Self.closedConnection($0)) }
+        // Not flushed: the head leaves with the first content (one writev), so a small
+        // request is one write on the wire, never a head segment and a content segment.
+        channel.write(ClientOutbound.request(head, .buffered(promise), streamsContent: true)).whenFailure { promise.fail(Self.closedConnection($0)) }
         var sent: Int64 = 0
         do {
             var unconfirmed = 0

@@ -32,7 +32,13 @@ public struct UploadContent {
         switch source {
         case .buffer(let buffer):
             return try await body(Int64(buffer.readableBytes)) { connection, head in
-                try await connection.send(head: head, content: SingleBuffer(buffer: buffer), contentLength: Int64(buffer.readableBytes))
+                if buffer.readableBytes <= StorageClient.fileChunkSize {
+                    // Small content: head and content as one packet, one write.
+                    var packet = head
+                    packet.writeImmutableBuffer(buffer)
+                    return try await connection.send(packet)
+                }
+                return try await connection.send(head: head, content: SingleBuffer(buffer: buffer), contentLength: Int64(buffer.readableBytes))
             }
         case .file(let path):
             let file = try await LocalFileReader.open(path)
