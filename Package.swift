@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "FDFSConfig", targets: ["FDFSConfig"]),
         .library(name: "FDFSClient", targets: ["FDFSClient"]),
         .library(name: "FDFSTracker", targets: ["FDFSTracker"]),
+        // For the micro-benchmarks in Benchmarks/.
+        .library(name: "FDFSStorageEngine", targets: ["FDFSStorageEngine"]),
         .executable(name: "fdfs-trackerd", targets: ["fdfs-trackerd"]),
         .executable(name: "fdfs-storaged", targets: ["fdfs-storaged"]),
         .executable(name: "fdfs", targets: ["fdfs"]),

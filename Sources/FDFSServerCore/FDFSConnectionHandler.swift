@@ -27,23 +27,40 @@ public protocol FDFSConnectionHandler: Sendable {
     /// answer is a quick read of in-memory state (the tracker's queries). It is how a client
     /// connection that only queries is served without the async machinery: no task switch,
     /// no stream, no writer per request.
-    func respondImmediately(to header: FDFSHeader, body: ByteBuffer, context: ImmediateRequestContext) -> ByteBuffer?
+    func respondImmediately(to header: FDFSHeader, body: ByteBuffer, context: ImmediateRequestContext) -> ImmediateResponse?
 
     /// Whether `respondImmediately` can answer anything (false: the server does not ask).
     var answersImmediately: Bool { get }
 }
 
 extension FDFSConnectionHandler {
-    public func respondImmediately(to header: FDFSHeader, body: ByteBuffer, context: ImmediateRequestContext) -> ByteBuffer? { nil }
+    public func respondImmediately(to header: FDFSHeader, body: ByteBuffer, context: ImmediateRequestContext) -> ImmediateResponse? { nil }
     public var answersImmediately: Bool { false }
 }
 
-/// What `respondImmediately` knows of the connection.
+/// A response computed on the event loop: a packet, or a packet (the header) followed by a
+/// range of an open file that the kernel sends (sendfile).
+public struct ImmediateResponse {
+    public var packet: ByteBuffer
+    /// The file range after `packet`; the connection closes the handle once it is written.
+    public var file: (handle: NIOFileHandle, offset: Int64, count: Int64)?
+
+    public init(_ packet: ByteBuffer, file: (handle: NIOFileHandle, offset: Int64, count: Int64)? = nil) {
+        self.packet = packet
+        self.file = file
+    }
+}
+
+/// What `respondImmediately` knows of the connection (made once per connection).
 public struct ImmediateRequestContext {
     /// The peer's address.
     public let remoteAddress: SocketAddress
     /// The server's end of the connection.
     public let localAddress: SocketAddress?
+    /// The peer's IP address as text ("" when it has none).
+    public let remoteIP: String
+    /// The server's IP address on this connection as text ("" when unknown).
+    public let localIP: String
     /// For the response packet.
     public let allocator: ByteBufferAllocator
     /// The server's logger with `fdfs.remote` set.

@@ -61,18 +61,31 @@ final class ImmediateResponseHandler<Handler: FDFSConnectionHandler>: ChannelDup
                 return
             }
             heldHead = nil
-            if pendingResponses == 0, let remoteAddress = context.channel.remoteAddress,
-               let response = handler.respondImmediately(
-                   to: header, body: body,
-                   context: ImmediateRequestContext(remoteAddress: remoteAddress, localAddress: context.channel.localAddress,
-                                                    allocator: context.channel.allocator, logger: logger)) {
-                context.writeAndFlush(wrapOutboundOut(.bytes(response)), promise: nil)
+            if pendingResponses == 0, let requestContext = requestContext(context),
+               let response = handler.respondImmediately(to: header, body: body, context: requestContext) {
+                context.write(wrapOutboundOut(.bytes(response.packet)), promise: nil)
+                if let file = response.file {
+                    context.write(wrapOutboundOut(.file(file.handle, offset: file.offset, count: file.count)), promise: nil)
+                }
+                context.flush()
                 return
             }
             pendingResponses += 1
             context.fireChannelRead(wrapInboundOut(.head(header, body)))
             context.fireChannelRead(data)
         }
+    }
+
+    /// The connection's addresses, read and formatted once.
+    private var cachedContext: ImmediateRequestContext?
+
+    private func requestContext(_ context: ChannelHandlerContext) -> ImmediateRequestContext? {
+        if let cachedContext { return cachedContext }
+        guard let remote = context.channel.remoteAddress else { return nil }
+        let local = context.channel.localAddress
+        cachedContext = ImmediateRequestContext(remoteAddress: remote, localAddress: local, remoteIP: remote.ipAddress ?? "",
+                                                localIP: local?.ipAddress ?? "", allocator: context.channel.allocator, logger: logger)
+        return cachedContext
     }
 
     private func passOnHeldHead(context: ChannelHandlerContext) {

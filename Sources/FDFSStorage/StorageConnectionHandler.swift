@@ -327,8 +327,9 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     /// (6.15.4+ semantics, protocol spec §5.7), except for an empty file at offset 0. Small
     /// ranges go as one packet (`smallDownload`).
     func download(_ r: DownloadFileRequest, _ connection: FDFSConnection) async throws {
-        if let packet = try smallDownload(r, allocator: connection.allocator) {
-            let count = Int64(packet.readableBytes - FDFSHeader.size)
+        let (path, offset, count) = try downloadRange(r)
+        if count <= Self.inlineDownloadBytes {
+            let packet = try smallDownload(path: path, offset: offset, count: count, allocator: connection.allocator)
             do { try await connection.write(packet) } catch {
                 stats.downloaded(bytes: 0, complete: false)
                 throw error
@@ -336,7 +337,6 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             stats.downloaded(bytes: count, complete: true)
             return
         }
-        let (path, offset, count) = try downloadRange(r)
         let fd: Int32
         do { fd = try opening { () throws(FileSystemError) in try FileSystemCalls.open(path, O_RDONLY) } } catch { throw StorageError(.EIO, "\(error)") }
         var header = connection.allocator.buffer(capacity: FDFSHeader.size)
@@ -374,11 +374,9 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     }
 
     /// The whole response packet of a download of at most `inlineDownloadBytes`, read now
-    /// into the packet after the header (one write instead of a write and a sendfile); nil
-    /// for a larger range. Synchronous: also the event loop's fast path (`respondImmediately`).
-    func smallDownload(_ r: DownloadFileRequest, allocator: ByteBufferAllocator) throws(StorageError) -> ByteBuffer? {
-        let (path, offset, count) = try downloadRange(r)
-        guard count <= Self.inlineDownloadBytes else { return nil }
+    /// into the packet after the header (one write instead of a write and a sendfile).
+    /// Synchronous: also the event loop's fast path (`respondImmediately`).
+    func smallDownload(path: String, offset: Int64, count: Int64, allocator: ByteBufferAllocator) throws(StorageError) -> ByteBuffer {
         let fd: Int32
         do { fd = try opening { () throws(FileSystemError) in try FileSystemCalls.open(path, O_RDONLY) } } catch { throw StorageError(.EIO, "\(error)") }
         defer { try? FileSystemCalls.close(fd, path: path) }
@@ -402,15 +400,27 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
 
     public var answersImmediately: Bool { true }
 
-    /// Small downloads that succeed are answered on the event loop; everything else (errors
-    /// included, so that an EINVAL still closes the connection) goes to `handle`.
-    public func respondImmediately(to header: FDFSHeader, body: ByteBuffer, context: ImmediateRequestContext) -> ByteBuffer? {
+    /// Downloads that succeed are answered on the event loop (small ones as one packet, larger
+    /// ones as the header and a sendfile); everything else (errors included, so that an EINVAL
+    /// still closes the connection) goes to `handle`.
+    public func respondImmediately(to header: FDFSHeader, body: ByteBuffer, context: ImmediateRequestContext) -> ImmediateResponse? {
         guard header.command == StorageCommand.downloadFile.rawValue,
               let r = try? CommandRegistry.decodeRequest(header: header, body: body, role: .storage) as? DownloadFileRequest,
-              let packet = try? smallDownload(r, allocator: context.allocator) else { return nil }
+              let (path, offset, count) = try? downloadRange(r) else { return nil }
+        let response: ImmediateResponse
+        if count <= Self.inlineDownloadBytes {
+            guard let packet = try? smallDownload(path: path, offset: offset, count: count, allocator: context.allocator) else { return nil }
+            response = ImmediateResponse(packet)
+        } else {
+            guard let fd = try? opening({ () throws(FileSystemError) in try FileSystemCalls.open(path, O_RDONLY) }) else { return nil }
+            var packet = context.allocator.buffer(capacity: FDFSHeader.size)
+            FDFSHeader.response(bodyLength: count).encode(into: &packet)
+            response = ImmediateResponse(packet, file: (NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd), offset, count))
+            stats.fileRead(success: true)
+        }
         stats.requested(header, fixedPartBytes: body.readableBytes)
-        stats.downloaded(bytes: Int64(packet.readableBytes - FDFSHeader.size), complete: true)
-        return packet
+        stats.downloaded(bytes: count, complete: true)
+        return response
     }
 
     /// Downloads up to this size are read and sent with their header in one packet; larger

@@ -14,9 +14,9 @@ public struct TrackerConnectionHandler: FDFSConnectionHandler {
 
     /// Client queries on a connection that has sent nothing else are answered on the event
     /// loop (`TrackerCore.respondImmediately`).
-    public func respondImmediately(to header: FDFSHeader, body: ByteBuffer, context: ImmediateRequestContext) -> ByteBuffer? {
-        core.respondImmediately(to: header, body: body, peerIP: context.remoteAddress.ipAddress ?? "",
-                                localIP: context.localAddress?.ipAddress ?? "", allocator: context.allocator)
+    public func respondImmediately(to header: FDFSHeader, body: ByteBuffer, context: ImmediateRequestContext) -> ImmediateResponse? {
+        core.respondImmediately(to: header, body: body, peerIP: context.remoteIP, localIP: context.localIP, allocator: context.allocator)
+            .map { ImmediateResponse($0) }
     }
 
     public func handle(_ connection: FDFSConnection) async throws {

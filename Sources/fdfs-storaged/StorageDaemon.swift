@@ -16,7 +16,10 @@ struct StorageDaemon: AsyncParsableCommand {
             serves the FastDFS 6.x storage protocol on bind_addr:port. Every file is indexed in \
             <base_path>/data/catalog.sqlite (with its metadata); --rebuild-catalog recreates that \
             index from the store paths and the binlog (run it with the daemon stopped). SIGTERM or \
-            SIGINT stops it gracefully. Work in progress: replication is not served yet.
+            SIGINT stops it gracefully. Replication: every write is pushed to the other members of \
+            the group (C storages included) from per-peer marks in <base_path>/data/sync; a new \
+            member gets the group's files from its source first, and a store path found empty \
+            is recovered from a peer before the storage serves (docs/architecture.md).
             """
     )
 
