@@ -1,7 +1,11 @@
 // swift-tools-version:6.1
 // Micro-benchmarks of swift-fdfs's hot paths (ordo-one/benchmark), in a package of their own so
 // that the main build never compiles them. Run: cd Benchmarks && swift package benchmark
+import Foundation
 import PackageDescription
+
+// A path dependency's identity is its folder's name, whatever the clone is called.
+let fdfs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
 
 let package = Package(
     name: "swift-fdfs-benchmarks",
@@ -16,9 +20,9 @@ let package = Package(
             name: "FDFSBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "FDFSModel", package: "swift-fdfs"),
-                .product(name: "FDFSProtocol", package: "swift-fdfs"),
-                .product(name: "FDFSStorageEngine", package: "swift-fdfs"),
+                .product(name: "FDFSModel", package: fdfs),
+                .product(name: "FDFSProtocol", package: fdfs),
+                .product(name: "FDFSStorageEngine", package: fdfs),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Benchmarks/FDFSBenchmarks",
