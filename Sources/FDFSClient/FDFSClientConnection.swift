@@ -88,7 +88,7 @@ public final class FDFSClientConnection: Sendable {
         if let bindAddress { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: bindAddress, port: 0)) }
         let channel = try await bootstrap
             .connectTimeout(connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)  // IPPROTO_TCP level (socketOption would be SOL_SOCKET: SO_DEBUG)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // Every response is framed as streamed; the collector buffers those that

@@ -231,9 +231,13 @@ struct BenchRun {
             }
             for await part in tasks { result.merge(part) }
         }
-        result.seconds = Double((ContinuousClock.now - start).components.attoseconds) / 1e18 + Double((ContinuousClock.now - start).components.seconds)
+        result.seconds = Self.seconds(ContinuousClock.now - start)
         result.cpuSeconds = Self.processCPUSeconds() - cpuBefore
         return result
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
     static func processCPUSeconds() -> Double {
@@ -253,7 +257,7 @@ struct BenchRun {
             let finished = counters.done.load(ordering: .relaxed)
             if finished >= count || (deadline.map { now >= $0 } ?? false) { break }
             guard now - start > .seconds(2) else { continue }
-            let rate = Double(finished - last.done) / max(0.001, Double((now - last.time).components.attoseconds) / 1e18 + Double((now - last.time).components.seconds))
+            let rate = Double(finished - last.done) / max(0.001, seconds(now - last.time))
             last = (now, finished)
             let total = count == Int.max ? "" : " / \(count)"
             FileHandle.standardError.write(Data("\r\u{1B}[K\(finished)\(total) operations, \(Int(rate)) /s".utf8))
