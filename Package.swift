@@ -85,6 +85,7 @@ let package = Package(
                 "FDFSModel", "FDFSProtocol", "FDFSStorageEngine", "FDFSClient", "FDFSServerCore", "FDFSFileSystem", "FDFSConfig",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -116,6 +116,22 @@ public final class FDFSClientConnection: Sendable {
         return try await promise.futureResult.get()
     }
 
+    /// Writes a complete packet without waiting for its response, which the returned future
+    /// brings; with `flush: false` it leaves with the next flush (`flush()` or a later send).
+    /// Responses arrive in request order, so a caller can keep several requests in flight on
+    /// one connection (pipelining). Call on the channel's event loop to keep the order of
+    /// writes from several callers.
+    public func sendPipelined(_ packet: ByteBuffer, flush: Bool) -> EventLoopFuture<FDFSRawResponse> {
+        let promise = channel.eventLoop.makePromise(of: FDFSRawResponse.self)
+        let message = ClientOutbound.request(packet, .buffered(promise), streamsContent: false)
+        let written = flush ? channel.writeAndFlush(message) : channel.write(message)
+        written.whenFailure { promise.fail(Self.closedConnection($0)) }
+        return promise.futureResult
+    }
+
+    /// Sends whatever `sendPipelined(_:flush: false)` left in the channel.
+    public func flush() { channel.flush() }
+
     /// Sends a packet that gets no response (QUIT) or whose response is not awaited.
     public func sendWithoutResponse(_ packet: ByteBuffer) async throws {
         do {

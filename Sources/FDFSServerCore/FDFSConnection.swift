@@ -24,11 +24,14 @@ public struct FDFSConnection: Sendable {
     public let localAddress: SocketAddress?
     /// The server's logger with `fdfs.remote` set.
     public let logger: Logger
+    /// Shared with the immediate path of the same connection (`ImmediateRequestContext.local`).
+    public let local: ConnectionLocal
     let channel: any Channel
 
     init(channel: any Channel, remoteAddress: SocketAddress, inbound: Inbound, outbound: NIOAsyncChannelOutboundWriter<FDFSOutbound>,
-         logger: Logger) {
+         logger: Logger, local: ConnectionLocal = ConnectionLocal()) {
         self.channel = channel
+        self.local = local
         self.remoteAddress = remoteAddress
         self.localAddress = channel.localAddress
         self.inbound = inbound

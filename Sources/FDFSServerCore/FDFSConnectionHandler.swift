@@ -1,6 +1,7 @@
 public import FDFSProtocol
 public import Logging
 public import NIOCore
+import Synchronization
 
 /// The seam between the generic server and a daemon: the tracker and the storage each
 /// implement it once, and the server calls `handle` in its own child task for every accepted
@@ -31,11 +32,44 @@ public protocol FDFSConnectionHandler: Sendable {
 
     /// Whether `respondImmediately` can answer anything (false: the server does not ask).
     var answersImmediately: Bool { get }
+
+    /// The most content bytes of a streamed request (an upload) the server may hold in memory
+    /// to offer the whole request to `respondImmediately(to:body:content:context:)`; 0 (the
+    /// default) for none. Asked when the request's head arrives while nothing is pending on
+    /// the async side; a larger request streams to `handle` as usual.
+    func immediateContentLimit(for header: FDFSHeader) -> Int64
+
+    /// The response to a complete streamed request whose content (at most
+    /// `immediateContentLimit`) arrived whole, or nil to pass the request, content included,
+    /// to `handle`. The same rules as `respondImmediately(to:body:context:)`: it runs on the
+    /// event loop and returns nil rather than wait.
+    func respondImmediately(to header: FDFSHeader, body: ByteBuffer, content: ByteBuffer, context: ImmediateRequestContext) -> ImmediateResponse?
 }
 
 extension FDFSConnectionHandler {
     public func respondImmediately(to header: FDFSHeader, body: ByteBuffer, context: ImmediateRequestContext) -> ImmediateResponse? { nil }
     public var answersImmediately: Bool { false }
+    public func immediateContentLimit(for header: FDFSHeader) -> Int64 { 0 }
+    public func respondImmediately(to header: FDFSHeader, body: ByteBuffer, content: ByteBuffer, context: ImmediateRequestContext) -> ImmediateResponse? { nil }
+}
+
+/// One object per connection that the immediate path and `handle` share (what a connection
+/// announced about itself, such as the peer storage of a sync connection). Both run on the
+/// connection's event loop; the lock keeps it safe should they not.
+public final class ConnectionLocal: Sendable {
+    private let value = Mutex<(any AnyObject & Sendable)?>(nil)
+
+    public init() {}
+
+    /// This connection's object of type `T`, made by `make` on first use.
+    public func object<T: AnyObject & Sendable>(_ make: () -> T) -> T {
+        value.withLock { v in
+            if let existing = v as? T { return existing }
+            let made = make()
+            v = made
+            return made
+        }
+    }
 }
 
 /// A response computed on the event loop: a packet, or a packet (the header) followed by a
@@ -65,4 +99,6 @@ public struct ImmediateRequestContext {
     public let allocator: ByteBufferAllocator
     /// The server's logger with `fdfs.remote` set.
     public let logger: Logger
+    /// Shared with `FDFSConnection.local` of the same connection.
+    public let local: ConnectionLocal
 }

@@ -142,8 +142,9 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
     /// Runs one connection: the handler, then a graceful close.
     private static func serve(_ channel: any Channel, handler: Handler, logger: Logger) async {
         let connection: ConnectionChannel
+        let local: ConnectionLocal
         do {
-            connection = try await channel.eventLoop.submit {
+            (connection, local) = try await channel.eventLoop.submit {
                 // Half-closure: when the handler is done, finishing the writer shuts the write
                 // side after the pending writes (swift-nio#2795: a plain close could drop the
                 // tail of the last response).
@@ -152,7 +153,8 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
                 // Only fails on a closed channel, whose inbound stream then ends at once; the
                 // NIOAsyncChannel must reach executeThenClose either way.
                 try? channel.syncOptions?.setOption(.autoRead, value: true)
-                return connection
+                let immediate = try? channel.pipeline.syncOperations.handler(type: ImmediateResponseHandler<Handler>.self)
+                return (connection, immediate?.local ?? ConnectionLocal())
             }.get()
         } catch {
             // Closed before it could be served (timeout, peer gone, shutdown).
@@ -169,7 +171,7 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
             try await withGracefulShutdownHandler {
                 try await withTaskCancellationHandler {
                     try await connection.executeThenClose { inbound, outbound in
-                        try await run(handler, channel: channel, inbound: inbound, outbound: outbound, logger: logger)
+                        try await run(handler, channel: channel, inbound: inbound, outbound: outbound, logger: logger, local: local)
                     }
                 } onCancel: {
                     channel.close(promise: nil)
@@ -183,10 +185,10 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
     }
 
     private static func run(_ handler: Handler, channel: any Channel, inbound: FDFSConnection.Inbound,
-                            outbound: NIOAsyncChannelOutboundWriter<FDFSOutbound>, logger: Logger) async throws {
+                            outbound: NIOAsyncChannelOutboundWriter<FDFSOutbound>, logger: Logger, local: ConnectionLocal) async throws {
         if let remoteAddress = channel.remoteAddress {
             let connection = FDFSConnection(channel: channel, remoteAddress: remoteAddress, inbound: inbound,
-                                            outbound: outbound, logger: logger)
+                                            outbound: outbound, logger: logger, local: local)
             do {
                 try await handler.handle(connection)
             } catch let error as FDFSProtocolError {

@@ -21,8 +21,15 @@ final class ImmediateResponseHandler<Handler: FDFSConnectionHandler>: ChannelDup
 
     private let handler: Handler
     private let logger: Logger
+    /// Shared with the connection's `FDFSConnection`.
+    let local = ConnectionLocal()
     /// The head of the packet being received, held until its end shows it is complete.
     private var heldHead: (FDFSHeader, ByteBuffer)?
+    /// The content of a small streamed request held with its head (nil: not holding).
+    private var heldContent: ByteBuffer?
+    /// Responses were written here since the last flush: flushed at the end of the read
+    /// burst, so pipelined requests get their responses in one write.
+    private var needsFlush = false
     /// Requests passed on whose response has not been written in full yet.
     private var pendingResponses = 0
     /// Bytes of the response being written that are still to come (0: the next write starts
@@ -50,7 +57,22 @@ final class ImmediateResponseHandler<Handler: FDFSConnectionHandler>: ChannelDup
         switch frame {
         case .head(let header, let body):
             heldHead = (header, body)
-        case .bodyPart:
+            let contentBytes = header.bodyLength - Int64(body.readableBytes)
+            if pendingResponses == 0 && contentBytes > 0 && contentBytes <= handler.immediateContentLimit(for: header) {
+                heldContent = context.channel.allocator.buffer(capacity: 0)
+            }
+        case .bodyPart(var part):
+            if var content = heldContent {
+                // A small streamed request: its content is kept to offer it whole.
+                heldContent = nil  // one reference while it grows
+                if content.readableBytes == 0 {
+                    content = part
+                } else {
+                    content.writeBuffer(&part)
+                }
+                heldContent = content
+                return
+            }
             // A streamed body: not a request to answer here.
             passOnHeldHead(context: context)
             passingPacket = true
@@ -61,19 +83,36 @@ final class ImmediateResponseHandler<Handler: FDFSConnectionHandler>: ChannelDup
                 return
             }
             heldHead = nil
-            if pendingResponses == 0, let requestContext = requestContext(context),
-               let response = handler.respondImmediately(to: header, body: body, context: requestContext) {
-                context.write(wrapOutboundOut(.bytes(response.packet)), promise: nil)
-                if let file = response.file {
-                    context.write(wrapOutboundOut(.file(file.handle, offset: file.offset, count: file.count)), promise: nil)
+            let content = heldContent
+            heldContent = nil
+            if pendingResponses == 0, let requestContext = requestContext(context) {
+                let response = if let content {
+                    handler.respondImmediately(to: header, body: body, content: content, context: requestContext)
+                } else {
+                    handler.respondImmediately(to: header, body: body, context: requestContext)
                 }
-                context.flush()
-                return
+                if let response {
+                    context.write(wrapOutboundOut(.bytes(response.packet)), promise: nil)
+                    if let file = response.file {
+                        context.write(wrapOutboundOut(.file(file.handle, offset: file.offset, count: file.count)), promise: nil)
+                    }
+                    needsFlush = true
+                    return
+                }
             }
             pendingResponses += 1
             context.fireChannelRead(wrapInboundOut(.head(header, body)))
+            if let content, content.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.bodyPart(content))) }
             context.fireChannelRead(data)
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
     }
 
     /// The connection's addresses, read and formatted once.
@@ -84,7 +123,8 @@ final class ImmediateResponseHandler<Handler: FDFSConnectionHandler>: ChannelDup
         guard let remote = context.channel.remoteAddress else { return nil }
         let local = context.channel.localAddress
         cachedContext = ImmediateRequestContext(remoteAddress: remote, localAddress: local, remoteIP: remote.ipAddress ?? "",
-                                                localIP: local?.ipAddress ?? "", allocator: context.channel.allocator, logger: logger)
+                                                localIP: local?.ipAddress ?? "", allocator: context.channel.allocator, logger: logger,
+                                                local: self.local)
         return cachedContext
     }
 
@@ -93,6 +133,12 @@ final class ImmediateResponseHandler<Handler: FDFSConnectionHandler>: ChannelDup
         heldHead = nil
         pendingResponses += 1
         context.fireChannelRead(wrapInboundOut(.head(header, body)))
+        if let content = heldContent {
+            // The rest of the packet follows (or never comes): the async side takes it all.
+            heldContent = nil
+            passingPacket = true
+            if content.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.bodyPart(content))) }
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -180,11 +180,6 @@ public struct BinlogExport {
     }
 }
 
-extension StorageStore {
-    /// `<base_path>/data/sync`, where the binlog is.
-    var syncDirectory: String { binlog.syncDirectory }
-}
-
 extension StorageConnectionHandler {
     /// FETCH_ONE_PATH_BINLOG (26): the reply header announces
     /// `FetchOnePathBinlogResponse.unboundedLength`, the text follows as ``BinlogExport``
@@ -198,7 +193,7 @@ extension StorageConnectionHandler {
         guard Int(r.storePathIndex) < storePaths.count else {
             throw StorageError(.EINVAL, "store path index \(r.storePathIndex) does not exist (this storage has \(storePaths.count))")
         }
-        let export = BinlogExport(syncDirectory: await store.syncDirectory, storePaths: storePaths, storePathIndex: Int(r.storePathIndex))
+        let export = BinlogExport(syncDirectory: store.syncDirectory, storePaths: storePaths, storePathIndex: Int(r.storePathIndex))
         var header = connection.allocator.buffer(capacity: FDFSHeader.size)
         FDFSHeader.response(bodyLength: FetchOnePathBinlogResponse.unboundedLength).encode(into: &header)
         try await connection.write(header)

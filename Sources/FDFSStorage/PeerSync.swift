@@ -110,6 +110,8 @@ public struct PeerSync: Sendable {
 
     func runOnLoop() async {
         board.update(peerID) { $0.state = .idle }
+        let clock = ContinuousClock()
+        var failures = 0
         while !Task.isCancelled {
             guard let peer = await current() else { return }
             switch peer.status {
@@ -118,7 +120,8 @@ public struct PeerSync: Sendable {
                 return
             case .initial, .offline, .online:
                 board.update(peerID) { $0.state = .idle }
-                try? await Task.sleep(for: .seconds(1))
+                // A status read costs nothing; a peer that comes back is served at once.
+                try? await Task.sleep(for: Self.statusPoll)
                 continue
             default:
                 break
@@ -129,20 +132,38 @@ public struct PeerSync: Sendable {
                 try? await Task.sleep(for: .seconds(60))
                 continue
             }
+            let started = clock.now
             do {
                 try await session(peer)
+                failures = 0
                 try? await Task.sleep(for: .seconds(1))
             } catch is CancellationError {
                 return
             } catch {
+                // A session that ran a while before it failed starts the backoff over.
+                if clock.now - started >= settings.retryDelay { failures = 0 }
+                let delay = Self.retryDelay(afterFailures: failures, limit: settings.retryDelay)
+                failures += 1
                 board.update(peerID) { $0.state = .disconnected }
                 logger.warning("sync to the peer stopped; retrying", metadata: [
                     "fdfs.peer_address": "\(peer.ipAddress):\(peer.port)", "fdfs.error": "\(error)",
-                    "fdfs.retry_after": "\(settings.retryDelay)",
+                    "fdfs.retry_after": "\(delay)",
                 ])
-                try? await Task.sleep(for: settings.retryDelay)
+                try? await Task.sleep(for: delay)
             }
         }
+    }
+
+    /// How often an idle task (peer INIT, OFFLINE or ONLINE; waiting for ACTIVE) reads the
+    /// peer's status.
+    static let statusPoll: Duration = .milliseconds(200)
+
+    /// The pause before the next session after `failures` failed ones in a row: 100 ms,
+    /// doubling up to `limit`. A peer that restarted is reached again within a fraction of
+    /// a second; one that stays down is tried every `limit`.
+    static func retryDelay(afterFailures failures: Int, limit: Duration) -> Duration {
+        let delay = Duration.milliseconds(100) * (1 << min(failures, 20))
+        return min(delay, limit)
     }
 
     /// A deleted peer's mark is kept under a dated name (§5.6).
@@ -173,7 +194,7 @@ public struct PeerSync: Sendable {
                 guard let p = await current(), [StorageStatus.waitSync, .syncing, .active].contains(p.status) else { return }
                 if p.status == .active { break }
                 board.update(peerID) { $0.state = .waitingForActive }
-                try await Task.sleep(for: .seconds(1))
+                try await Task.sleep(for: Self.statusPoll)
             }
         }
         let link = try await FDFSClientConnection.connect(host: peer.ipAddress, port: peer.port, bindAddress: settings.bindAddress,
@@ -202,6 +223,33 @@ public struct PeerSync: Sendable {
         var lastExchange = clock.now
         var lastMeter = clock.now - .seconds(10)
         defer { if written != mark { try? mark.save(path: markPath) } }
+        // Records sent and not yet confirmed, in binlog order, with the position after each;
+        // the mark only moves past a record once the peer confirmed it and all before it.
+        var inFlight = CircularBuffer<(pending: RecordPusher.Pending, end: BinlogPosition, pushed: Bool)>()
+        var inFlightBytes: Int64 = 0
+        var unflushed = 0
+        func confirm(end: BinlogPosition, pushed: Bool) throws {
+            if pushed { mark.syncRowCount += 1 }
+            meter.consumed(to: end)
+            let movedFile = end.fileIndex != mark.binlogIndex
+            mark.binlogIndex = end.fileIndex
+            mark.binlogOffset = end.offsetBytes
+            if movedFile || mark.syncRowCount - written.syncRowCount >= Int64(settings.markFrequency) {
+                try mark.save(path: markPath)
+                written = mark
+            }
+        }
+        func settleOldest() async throws {
+            if unflushed > 0 {
+                link.flush()
+                unflushed = 0
+            }
+            let first = inFlight.removeFirst()
+            inFlightBytes -= first.pending.bytes
+            try await pusher.settle(first.pending)
+            if first.pending.response != nil { lastExchange = clock.now }
+            try confirm(end: first.end, pushed: first.pushed)
+        }
         board.update(peerID) { $0.state = .catchingUp }
         while !Task.isCancelled {
             guard let p = await current(), p.status == .active || p.status == .syncing else { break }
@@ -210,12 +258,12 @@ public struct PeerSync: Sendable {
                 break
             }
             if clock.now - lastMeter >= .seconds(2) {
-                meter.extend(syncDirectory: syncDirectory, end: await store.binlogEnd)
+                meter.extend(syncDirectory: syncDirectory, end: store.binlogEnd)
                 lastMeter = clock.now
             }
             let entry: BinlogEntry?
             do {
-                entry = try reader.next(upTo: await store.binlogEnd)
+                entry = try reader.next(upTo: store.binlogEnd)
             } catch {
                 logger.error("binlog record cannot be read; set file_sync_skip_invalid_record = true to skip such records",
                              metadata: ["fdfs.error": "\(error)"])
@@ -225,6 +273,7 @@ public struct PeerSync: Sendable {
             for skipped in reader.takeSkippedLines() { logger.warning("binlog line skipped", metadata: ["fdfs.line": "\(skipped)"]) }
             guard let entry else {
                 // End of the binlog.
+                while !inFlight.isEmpty { try await settleOldest() }
                 meter.caughtUp(at: reader.position)
                 if mark.needSyncOld && !mark.syncOldDone {
                     mark.syncOldDone = true
@@ -246,23 +295,46 @@ public struct PeerSync: Sendable {
                 continue
             }
             mark.scanRowCount += 1
-            if Self.shouldPush(entry.record, mark) {
+            let pushed = Self.shouldPush(entry.record, mark)
+            if pushed {
                 publish(mark, meter, behindSince: entry.record.timestampSeconds, state: .catchingUp)
+            }
+            if !pushed {
+                // Not for this peer: done once everything before it is.
+                if inFlight.isEmpty {
+                    try confirm(end: entry.end, pushed: false)
+                } else {
+                    inFlight.append((.done(entry.record), entry.end, false))
+                }
+            } else if settings.syncInterval == .zero,
+                      let pending = try pusher.start(entry.record, flush: unflushed + 1 >= Self.flushEvery) {
+                // Pipelined: the peer answers in order while the next records are on their way.
+                if pending.response != nil { unflushed = unflushed + 1 >= Self.flushEvery ? 0 : unflushed + 1 }
+                if pending.response == nil && inFlight.isEmpty {
+                    // Nothing was sent and nothing is ahead of it: done now.
+                    try confirm(end: entry.end, pushed: true)
+                } else {
+                    inFlight.append((pending, entry.end, true))
+                    inFlightBytes += pending.bytes
+                }
+                while inFlight.count >= Self.windowRecords || inFlightBytes >= Self.windowBytes { try await settleOldest() }
+            } else {
+                while !inFlight.isEmpty { try await settleOldest() }
                 try await pusher.push(entry.record, syncDirectory: syncDirectory)
                 lastExchange = clock.now
-                mark.syncRowCount += 1
-            }
-            meter.consumed(to: reader.position)
-            let movedFile = entry.end.fileIndex != mark.binlogIndex
-            mark.binlogIndex = entry.end.fileIndex
-            mark.binlogOffset = entry.end.offsetBytes
-            if movedFile || mark.syncRowCount - written.syncRowCount >= Int64(settings.markFrequency) {
-                try mark.save(path: markPath)
-                written = mark
+                try confirm(end: entry.end, pushed: true)
             }
             if settings.syncInterval > .zero { try await Task.sleep(for: settings.syncInterval) }
         }
     }
+
+    /// Records in flight to the peer at most (pipelined creates of small files and deletes).
+    static let windowRecords = 32
+    /// Bytes in flight to the peer at most.
+    static let windowBytes: Int64 = 1 << 20
+    /// Pipelined records written before a flush (fewer system calls, as the peer answers in
+    /// order anyway); a flush also happens before waiting for an answer.
+    static let flushEvery = 8
 
     /// The state and lag of this peer on the board; logged when the state changes.
     func publish(_ mark: SyncMark, _ meter: LagMeter, behindSince: Int64?, state: SyncLagBoard.State) {
@@ -341,7 +413,7 @@ public struct PeerSync: Sendable {
         if !need && until > 0 {
             // Records before `until` reach the peer through its designated source.
             let reader = try BinlogReader(syncDirectory: syncDirectory, skipInvalidRecords: true)
-            let end = await store.binlogEnd
+            let end = store.binlogEnd
             var skipped: Int64 = 0
             while true {
                 let before = reader.position

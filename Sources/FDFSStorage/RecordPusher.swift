@@ -113,6 +113,73 @@ struct RecordPusher {
         }
     }
 
+    // MARK: - Pipelined records
+
+    /// A record sent without waiting for the peer's answer (or done without sending anything,
+    /// `response` nil). `settle` waits for the answer and applies the reply rules of `push`.
+    struct Pending {
+        let record: BinlogRecord
+        let response: EventLoopFuture<FDFSRawResponse>?
+        let command: UInt8
+        /// Statuses that confirm the record besides 0.
+        let alsoDone: [FDFSStatus]
+        let bytes: Int64
+        let isCreate: Bool
+
+        /// A record that needs nothing sent.
+        static func done(_ record: BinlogRecord) -> Pending {
+            Pending(record: record, response: nil, command: 0, alsoDone: [], bytes: 0, isCreate: false)
+        }
+    }
+
+    /// Sends `record` if it is one that can be pipelined: a create whose file is small (its
+    /// content goes in the request's packet) or a delete. Returns nil for every other record:
+    /// the caller then settles what is in flight and calls `push`, which waits for each answer
+    /// (those records may need a question first, or stream content). The packet is written
+    /// without a flush when `flush` is false. Call on the connection's event loop.
+    mutating func start(_ record: BinlogRecord, flush: Bool) throws -> Pending? {
+        let done = Pending.done(record)
+        if MetadataName.file(record.filename, storePathCount: storePaths.count) != nil { return nil }
+        guard let name = try? RemoteFilename(parsing: record.filename, storePathCount: storePaths.count) else { return done }
+        let path = storePaths[name.storePathIndex].absolutePath(name)
+        let ts = Int32(truncatingIfNeeded: record.timestampSeconds)
+        switch (record.operation.kind, record.operation.isSource) {
+        case (.create, _), (.rename, false):
+            guard !lastCreateExisted else { return nil }
+            guard let small = try Self.readSmallFile(path, allocator: link.channel.allocator) else { return done }
+            guard let content = small else { return nil }
+            var packet = SyncCreateFileRequest(timestamp: ts, group: group, filename: name.text, fileSize: Int64(content.readableBytes))
+                .requestPacket(allocator: link.channel.allocator)
+            packet.writeImmutableBuffer(content)
+            return Pending(record: record, response: link.sendPipelined(packet, flush: flush), command: SyncCreateFileRequest.command,
+                           alsoDone: [.EEXIST], bytes: Int64(packet.readableBytes), isCreate: true)
+        case (.delete, _):
+            var info = stat()
+            // Created again since: the newer create carries it.
+            if lstat(path, &info) == 0 { return done }
+            let packet = SyncDeleteFileRequest(timestamp: ts, group: group, filename: name.text).requestPacket(allocator: link.channel.allocator)
+            return Pending(record: record, response: link.sendPipelined(packet, flush: flush), command: SyncDeleteFileRequest.command,
+                           alsoDone: [.ENOENT], bytes: Int64(packet.readableBytes), isCreate: false)
+        default:
+            return nil
+        }
+    }
+
+    /// Waits for the answer to a record `start` sent (at most `timeout`, then the connection
+    /// is closed) and checks it as `push` would.
+    mutating func settle(_ pending: Pending) async throws {
+        guard let future = pending.response else { return }
+        let link = link
+        let response = try await counted(bytes: pending.bytes) {
+            try await withDeadline(timeout, what: "the peer's answer to command \(pending.command)", onTimeout: { await link.close() }) {
+                try await future.get()
+            }
+        }
+        let status = FDFSStatus(response.header.status)
+        try expect(pending.record, status, pending.alsoDone)
+        if pending.isCreate { lastCreateExisted = status == .EEXIST }
+    }
+
     /// SYNC_CREATE_FILE / SYNC_UPDATE_FILE with the file as it is now.
     mutating func pushWhole(_ record: BinlogRecord, name: RemoteFilename, path: String, create: Bool) async throws {
         let ts = Int32(truncatingIfNeeded: record.timestampSeconds)

@@ -2,12 +2,6 @@ public import FDFSStorageEngine
 public import Logging
 import ServiceLifecycle
 
-extension StorageStore {
-    /// The round-robin subdirectory cursor now (persisted as `dist_path_index_high` /
-    /// `dist_path_index_low` / `dist_write_file_count` in `storage_stat.dat`).
-    public var subdirectoryCursor: SubdirectoryCursor { cursor }
-}
-
 extension SubdirectoryCursor {
     /// The cursor a `storage_stat.dat` saved (§7.4), for the configured directory count and
     /// rotation. Negative values (a hand-edited file) restart at 0; indexes beyond a smaller
@@ -39,7 +33,7 @@ public actor StatFileKeeper {
 
     /// The file for the current counters and cursor.
     public func current() async -> StorageStatFile {
-        let cursor = await store.subdirectoryCursor
+        let cursor = store.subdirectoryCursor
         return StorageStatFile(counters: stats.counters, distPathIndexHigh: Int64(cursor.high),
                                distPathIndexLow: Int64(cursor.low), distWriteFileCount: Int64(cursor.writtenCount))
     }

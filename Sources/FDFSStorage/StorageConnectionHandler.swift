@@ -87,7 +87,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         stats.connectionOpened(); defer { stats.connectionClosed() }
         var incoming: Incoming? = nil
         var head: (FDFSHeader, ByteBuffer)? = nil
-        let sync = SyncConnectionState()
+        let sync = connection.local.object { SyncConnectionState() }
         do {
             for try await frame in connection.inbound {
                 switch frame {
@@ -144,7 +144,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     /// The fixed part of a streaming request arrived: prepare where its content goes.
     func beginStream(_ header: FDFSHeader, _ body: ByteBuffer) async throws -> Incoming {
         let request = try CommandRegistry.decodeRequest(header: header, body: body, role: .storage)
-        if let sync = try await beginSyncStream(request) { return sync }
+        if let sync = try beginSyncStream(request) { return sync }
         switch request {
         case let r as AppendFileRequest:
             let (name, path) = try await appenderFile(r.filename)
@@ -172,7 +172,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             }
             return .slave(file, slave)
         default:
-            let (file, placement, upload) = try await beginUpload(header, body)
+            let (file, placement, upload) = try beginUpload(header, body)
             return .upload(file, placement, upload)
         }
     }
@@ -212,7 +212,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 throw StorageError(.EIO, "\(error)")
             }
             let entry = store.entry(name, size: file.writtenBytes, crc32: file.crc32, created: time)
-            try await store.recordSource(.create, name, now: time, catalog: .upsert(entry))
+            try store.recordSource(.create, name, now: time, catalog: .upsert(entry))
             stats.succeeded(.upload, bytes: file.writtenBytes)
             try await connection.reply(UploadResponse(group: store.group, remoteFilename: name.text))
             return false
@@ -220,7 +220,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             defer { w.close() }
             let (size, mtime) = try w.finish(sync: fileSync.beforeReply)
             let extra = BinlogRecord.Extra.range(offsetBytes: w.offset, lengthBytes: w.length)
-            try await store.recordSource(w.kind == .append ? .append : .modify, w.name, now: mtime, extra: extra,
+            try store.recordSource(w.kind == .append ? .append : .modify, w.name, now: mtime, extra: extra,
                                          catalog: .resize(fileID: w.name.text, size: size))
             stats.succeeded(w.kind == .append ? .append : .modify, bytes: w.written)
             try await connection.reply(EmptyBody())
@@ -228,7 +228,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         }
     }
 
-    func beginUpload(_ header: FDFSHeader, _ body: ByteBuffer) async throws -> (UploadFile, UploadPlacement, any UploadRequest) {
+    func beginUpload(_ header: FDFSHeader, _ body: ByteBuffer) throws -> (UploadFile, UploadPlacement, any UploadRequest) {
         let request = try CommandRegistry.decodeRequest(header: header, body: body, role: .storage)
         guard let upload = request as? any UploadRequest else {
             throw StorageError(.EOPNOTSUPP, "command \(header.command) is not served yet")
@@ -238,7 +238,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         } catch {
             throw StorageError(.EINVAL, "\(error)")
         }
-        let placement = try await store.place(requestedStorePath: upload.storePathIndex)
+        let placement = try store.place(requestedStorePath: upload.storePathIndex)
         do {
             return (try opening { () throws(FileSystemError) in try UploadFile(directory: placement.directory, tag: placement.tag, policy: fileSync) }, placement, upload)
         } catch {
@@ -249,27 +249,37 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     /// Names the received file, moves it into place, records it, replies. Returns whether the
     /// connection must close.
     func finishUpload(_ current: (UploadFile, UploadPlacement, any UploadRequest), _ connection: FDFSConnection) async throws -> Bool {
+        let (name, time) = try commitUpload(current)
+        try recordUpload(current, name, time: time)
+        try await connection.reply(UploadResponse(group: store.group, remoteFilename: name.text))
+        return false
+    }
+
+    /// Names the received file and moves it into place (a new name on a collision).
+    func commitUpload(_ current: (UploadFile, UploadPlacement, any UploadRequest)) throws(StorageError) -> (RemoteFilename, Int64) {
         let (file, placement, request) = current
         let time = now()
         let kind: NewFileName.Kind = request is UploadAppenderFileRequest ? .appender : .normal(size: file.writtenBytes)
-        var name: RemoteFilename? = nil
-        for _ in 0..<10 where name == nil {
-            let candidate = try await store.newName(placement, kind: kind, crc32: file.crc32, extension: request.fileExtension, now: time)
+        for _ in 0..<10 {
+            let candidate = try store.newName(placement, kind: kind, crc32: file.crc32, extension: request.fileExtension, now: time)
             do {
                 try file.commit(as: candidate.name, modificationTime: time)
-                name = candidate
+                return (candidate, time)
             } catch where error.errno == EEXIST {
                 continue
             } catch {
                 throw StorageError(.EIO, "\(error)")
             }
         }
-        guard let name else { throw StorageError(.EEXIST, "no unique file name after 10 tries") }
+        throw StorageError(.EEXIST, "no unique file name after 10 tries")
+    }
+
+    /// The binlog record and catalog row of a file `commitUpload` put in place.
+    func recordUpload(_ current: (UploadFile, UploadPlacement, any UploadRequest), _ name: RemoteFilename, time: Int64) throws(StorageError) {
+        let file = current.0
         let entry = store.entry(name, size: file.writtenBytes, crc32: file.crc32, created: time)
-        try await store.recordSource(.create, name, now: time, catalog: .upsert(entry))
+        try store.recordSource(.create, name, now: time, catalog: .upsert(entry))
         stats.succeeded(.upload, bytes: file.writtenBytes)
-        try await connection.reply(UploadResponse(group: store.group, remoteFilename: name.text))
-        return false
     }
 
     /// The non-streaming commands. Returns whether the connection must close (after EINVAL).
@@ -285,7 +295,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             case let r as FetchOnePathBinlogRequest: return try await exportBinlog(r, connection)
             case let r as DeleteFileRequest:
                 let (name, path) = try store.resolve(group: r.file.group, filename: r.file.filename, storePaths: store.storePaths)
-                try await store.delete(name, path: path, now: now())
+                try store.delete(name, path: path, now: now())
                 stats.succeeded(.delete)
                 try await connection.reply(EmptyBody())
             case let r as QueryFileInfoRequest:
@@ -306,7 +316,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 let (name, path) = try await appenderFile(r.filename)
                 let (old, _) = try regularFileStatus(path)
                 guard truncate(path, off_t(r.newSize)) == 0 else { throw StorageError(.EIO, "truncate \(path): errno \(errno)") }
-                try await store.recordSource(.truncate, name, now: now(), extra: .sizes(oldSizeBytes: old, newSizeBytes: r.newSize),
+                try store.recordSource(.truncate, name, now: now(), extra: .sizes(oldSizeBytes: old, newSizeBytes: r.newSize),
                                              catalog: .resize(fileID: name.text, size: r.newSize))
                 stats.succeeded(.truncate)
                 try await connection.reply(EmptyBody())
@@ -401,9 +411,11 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     public var answersImmediately: Bool { true }
 
     /// Downloads that succeed are answered on the event loop (small ones as one packet, larger
-    /// ones as the header and a sendfile); everything else (errors included, so that an EINVAL
-    /// still closes the connection) goes to `handle`.
+    /// ones as the header and a sendfile), and so are deletes (`ImmediateWrites.swift`);
+    /// everything else (errors included, so that an EINVAL still closes the connection) goes
+    /// to `handle`.
     public func respondImmediately(to header: FDFSHeader, body: ByteBuffer, context: ImmediateRequestContext) -> ImmediateResponse? {
+        if header.command != StorageCommand.downloadFile.rawValue { return immediateDelete(header, body: body, context: context) }
         guard header.command == StorageCommand.downloadFile.rawValue,
               let r = try? CommandRegistry.decodeRequest(header: header, body: body, role: .storage) as? DownloadFileRequest,
               let (path, offset, count) = try? downloadRange(r) else { return nil }
@@ -453,7 +465,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             throw StorageError(.EPERM, "cannot remove \(old): errno \(errno)")
         }
         let entry = store.entry(new, size: size, crc32: crc, created: time)
-        try await store.recordSource(.rename, new, now: time, extra: .renamedFrom(old.text), catalog: .rename(from: old.text, to: entry))
+        try store.recordSource(.rename, new, now: time, extra: .renamedFrom(old.text), catalog: .rename(from: old.text, to: entry))
         return UploadResponse(group: store.group, remoteFilename: new.text)
     }
 
@@ -491,7 +503,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         } catch {
             throw StorageError(.EIO, "\(error)")
         }
-        try await store.recordSourceMetadata(name, now: now())
+        try store.recordSourceMetadata(name, now: now())
     }
 
     /// GET_METADATA (15): the stored entries sorted by name. A file without metadata gets an

@@ -134,10 +134,10 @@ public struct StorageService: Service {
                     await cancelWhenGracefulShutdown {
                         while !Task.isCancelled {
                             try? await Task.sleep(for: .seconds(c.syncBinlogBuffIntervalSeconds))
-                            do { try await store.syncBinlog() } catch { logger.error("\(error)") }
+                            do { try store.syncBinlog() } catch { logger.error("\(error)") }
                         }
                     }
-                    try? await store.syncBinlog()
+                    try? store.syncBinlog()
                 }
                 for i in trackers.indices {
                     let r = TrackerReporter(node: node, trackerIndex: i, logger: logger)

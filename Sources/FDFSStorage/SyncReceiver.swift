@@ -4,6 +4,7 @@ import FDFSProtocol
 import FDFSServerCore
 import FDFSStorageEngine
 import Foundation
+import Synchronization
 import NIOCore
 #if canImport(Glibc)
 import Glibc
@@ -43,11 +44,21 @@ public final class SyncReceiveProgress: @unchecked Sendable {
 /// Per-connection facts of the sync commands: the peer that identified itself with
 /// REPORT_SERVER_ID (cluster spec §6.4). Records on connections without it (C's extra parallel
 /// connections) update only `last_sync_update`.
-final class SyncConnectionState {
-    var senderID: StorageID?
-    /// The packet size of the sync request being served (0 for other requests), for the
-    /// sync-in byte counters.
-    var requestBytes: Int64 = 0
+///
+/// One per connection, shared by the immediate path and `handle` (`ConnectionLocal`).
+final class SyncConnectionState: Sendable {
+    private let sender = Mutex<StorageID?>(nil)
+    var senderID: StorageID? {
+        get { sender.withLock { $0 } }
+        set { sender.withLock { $0 = newValue } }
+    }
+    /// The packet size of the sync request `handle` is serving (0 for other requests), for
+    /// the sync-in byte counters.
+    private let bytes = Atomic<Int64>(0)
+    var requestBytes: Int64 {
+        get { bytes.load(ordering: .relaxed) }
+        set { bytes.store(newValue, ordering: .relaxed) }
+    }
 }
 
 /// A replica record to write once the content of a sync command is in place.
@@ -83,7 +94,7 @@ extension StorageConnectionHandler {
     }
 
     /// The fixed part of a streamed sync command arrived: where its content goes.
-    func beginSyncStream(_ request: any FDFSRequest) async throws -> Incoming? {
+    func beginSyncStream(_ request: any FDFSRequest) throws -> Incoming? {
         switch request {
         case let r as any SyncFileRequest:
             let isCreate = r is SyncCreateFileRequest
@@ -148,27 +159,7 @@ extension StorageConnectionHandler {
     func finishSync(_ incoming: Incoming, _ connection: FDFSConnection, _ state: SyncConnectionState) async throws -> Bool {
         switch incoming {
         case .syncFile(let w):
-            let size = w.file.writtenBytes
-            if case .normal = w.name.kind {
-                // The name carries the content's size and CRC32: a mismatch is a damaged copy.
-                guard w.name.sizeFromName == size, w.name.block.crc32 == w.file.crc32 else {
-                    throw StorageError(.EIO, "\(w.name): received \(size) bytes with CRC32 \(hex(w.file.crc32)), the name says "
-                                       + "\(w.name.sizeFromName ?? -1) bytes with \(hex(w.name.block.crc32)); not stored")
-                }
-            }
-            do {
-                try w.file.replace(as: w.name.name, modificationTime: w.timestamp)
-            } catch {
-                throw StorageError(.EIO, "\(error)")
-            }
-            let crc: UInt32? = switch w.name.kind {
-            case .normal, .trunk: w.name.block.crc32
-            case .slave: w.file.crc32
-            case .appender: nil
-            }
-            let entry = replicaEntry(w.name, size: size, crc32: crc, created: w.timestamp)
-            try await applied(ReplicaRecord(kind: w.isCreate ? .create : .update, filename: w.name.text, timestamp: w.timestamp,
-                                            catalog: .upsert(entry)), state)
+            try placeSyncFile(w, state)
             try await replySynced(connection, state)
         case .syncMetadata(let m):
             let paths = store.storePaths
@@ -179,7 +170,7 @@ extension StorageConnectionHandler {
                 do { try await store.catalog.commit(.setMetadata(file: file, items: items, merge: false)) } catch {
                     throw StorageError(.EIO, "\(error)")
                 }
-                try await applied(ReplicaRecord(kind: m.isCreate ? .create : .update, filename: m.filename, timestamp: m.timestamp), state)
+                try applied(ReplicaRecord(kind: m.isCreate ? .create : .update, filename: m.filename, timestamp: m.timestamp), state)
             }
             // The file itself is gone (deleted since): its metadata went with it.
             try await replySynced(connection, state)
@@ -187,15 +178,41 @@ extension StorageConnectionHandler {
             defer { w.close() }
             let (size, _) = try w.finish(sync: fileSync.beforeReply, modificationTime: record.timestamp)
             record.catalog = .resize(fileID: w.name.text, size: size)
-            try await applied(record, state)
+            try applied(record, state)
             try await replySynced(connection, state)
         case .discard(let error, let record):
-            if let record { try await applied(record, state) }
+            if let record { try applied(record, state) }
             throw error
         default:
             preconditionFailure("not a sync stream")
         }
         return false
+    }
+
+    /// A whole file of SYNC_CREATE_FILE / SYNC_UPDATE_FILE is received: check it against its
+    /// name, move it into place, record it.
+    func placeSyncFile(_ w: SyncFileWrite, _ state: SyncConnectionState) throws {
+        let size = w.file.writtenBytes
+        if case .normal = w.name.kind {
+            // The name carries the content's size and CRC32: a mismatch is a damaged copy.
+            guard w.name.sizeFromName == size, w.name.block.crc32 == w.file.crc32 else {
+                throw StorageError(.EIO, "\(w.name): received \(size) bytes with CRC32 \(hex(w.file.crc32)), the name says "
+                                   + "\(w.name.sizeFromName ?? -1) bytes with \(hex(w.name.block.crc32)); not stored")
+            }
+        }
+        do {
+            try w.file.replace(as: w.name.name, modificationTime: w.timestamp)
+        } catch {
+            throw StorageError(.EIO, "\(error)")
+        }
+        let crc: UInt32? = switch w.name.kind {
+        case .normal, .trunk: w.name.block.crc32
+        case .slave: w.file.crc32
+        case .appender: nil
+        }
+        let entry = replicaEntry(w.name, size: size, crc32: crc, created: w.timestamp)
+        try applied(ReplicaRecord(kind: w.isCreate ? .create : .update, filename: w.name.text, timestamp: w.timestamp,
+                                        catalog: .upsert(entry)), state)
     }
 
     /// The non-streamed sync commands; nil when `request` is not one of them.
@@ -234,14 +251,19 @@ extension StorageConnectionHandler {
                     throw StorageError(.EIO, "\(error)")
                 }
             }
-            try await applied(ReplicaRecord(kind: .delete, filename: r.filename, timestamp: Int64(r.timestamp)), state)
+            try applied(ReplicaRecord(kind: .delete, filename: r.filename, timestamp: Int64(r.timestamp)), state)
             return
         }
         let (name, path) = try store.resolve(group: r.group, filename: r.filename, storePaths: paths)
+        try syncDeleteFile(name, path: path, timestamp: r.timestamp, state)
+    }
+
+    /// SYNC_DELETE_FILE of a data file: unlink, record.
+    func syncDeleteFile(_ name: RemoteFilename, path: String, timestamp: Int32, _ state: SyncConnectionState) throws {
         guard unlink(path) == 0 else {
             throw StorageError(errno == ENOENT ? .ENOENT : .EIO, "cannot delete \(name): errno \(errno)")
         }
-        try await applied(ReplicaRecord(kind: .delete, filename: name.text, timestamp: Int64(r.timestamp), catalog: .remove(fileID: name.text)), state)
+        try applied(ReplicaRecord(kind: .delete, filename: name.text, timestamp: Int64(timestamp), catalog: .remove(fileID: name.text)), state)
     }
 
     /// SYNC_TRUNCATE_FILE (37): only when the file still has the old size (else EEXIST: done).
@@ -255,7 +277,7 @@ extension StorageConnectionHandler {
         }
         guard truncate(path, off_t(r.newSize)) == 0 else { throw StorageError(.EIO, "truncate \(path): errno \(errno)") }
         setModificationTime(path, Int64(r.timestamp))
-        try await applied(ReplicaRecord(kind: .truncate, filename: name.text, timestamp: Int64(r.timestamp),
+        try applied(ReplicaRecord(kind: .truncate, filename: name.text, timestamp: Int64(r.timestamp),
                                         extra: .sizes(oldSizeBytes: r.oldSize, newSizeBytes: r.newSize),
                                         catalog: .resize(fileID: name.text, size: r.newSize)), state)
     }
@@ -275,7 +297,7 @@ extension StorageConnectionHandler {
             change = .upsert(replicaEntry(link, size: size, crc32: nil, created: Int64(r.timestamp)))
         }
         // The whole record, not the empty one of C 6.13+ (cluster spec §10.1).
-        try await applied(ReplicaRecord(kind: .link, filename: link.text, timestamp: Int64(r.timestamp),
+        try applied(ReplicaRecord(kind: .link, filename: link.text, timestamp: Int64(r.timestamp),
                                         extra: .linkTarget(source.text), catalog: change), state)
     }
 
@@ -292,13 +314,13 @@ extension StorageConnectionHandler {
         }
         let (size, _) = try regularFileStatus(newPath)
         let entry = replicaEntry(new, size: size, crc32: new.block.crc32, created: Int64(r.timestamp))
-        try await applied(ReplicaRecord(kind: .rename, filename: new.text, timestamp: Int64(r.timestamp),
+        try applied(ReplicaRecord(kind: .rename, filename: new.text, timestamp: Int64(r.timestamp),
                                         extra: .renamedFrom(old.text), catalog: .rename(from: old.text, to: entry)), state)
     }
 
     /// Binlog, catalog, the sender's progress and `last_sync_update`.
-    func applied(_ record: ReplicaRecord, _ state: SyncConnectionState) async throws {
-        try await store.recordReplica(record.kind, filename: record.filename, timestamp: record.timestamp, extra: record.extra,
+    func applied(_ record: ReplicaRecord, _ state: SyncConnectionState) throws {
+        try store.recordReplica(record.kind, filename: record.filename, timestamp: record.timestamp, extra: record.extra,
                                       catalog: record.catalog)
         if let sender = state.senderID { progress.applied(from: sender, timestamp: record.timestamp) }
         stats.syncApplied()

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Batches catalog changes off the request path: `enqueue` returns at once, and one drain
 /// task applies everything queued so far in one transaction, then the next batch, in order.
 /// The drain waits `coalesceDelay` before each transaction and changes collect meanwhile (and
@@ -8,10 +10,14 @@ public actor CatalogWriter {
     let maxBatch: Int
     let coalesceDelay: Duration
     let onError: @Sendable (CatalogError) -> Void
-    var pending: [CatalogChange] = []
-    var enqueued: UInt64 = 0
+    /// What `enqueue` fills from any thread and the drain task empties.
+    struct Inbox {
+        var pending: [CatalogChange] = []
+        var enqueued: UInt64 = 0
+        var draining = false
+    }
+    nonisolated let inbox = Mutex(Inbox())
     var applied: UInt64 = 0
-    var draining = false
     var waiters: [(target: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
     /// Transactions committed (for tests and statistics).
     public private(set) var commits = 0
@@ -41,14 +47,17 @@ public actor CatalogWriter {
         return try await catalog.readFiles(group: group, prefix: prefix, after: after, limit: limit)
     }
 
-    /// Queues a change; it is written with the next batch.
-    public func enqueue(_ change: CatalogChange) {
-        pending.append(change)
-        enqueued += 1
-        if !draining {
-            draining = true
-            Task { await self.drain() }
+    /// Queues a change; it is written with the next batch. Callable from any thread without
+    /// waiting (the storage's request handlers call it on their event loops).
+    public nonisolated func enqueue(_ change: CatalogChange) {
+        let start = inbox.withLock { box in
+            box.pending.append(change)
+            box.enqueued += 1
+            if box.draining { return false }
+            box.draining = true
+            return true
         }
+        if start { Task { await self.drain() } }
     }
 
     /// Queues a change and waits until it is committed (SET_METADATA, whose data lives only
@@ -61,7 +70,7 @@ public actor CatalogWriter {
     /// Waits until every change queued before the call is committed; throws if the batch
     /// holding one of them failed.
     public func flush() async throws(CatalogError) {
-        let target = enqueued
+        let target = inbox.withLock { $0.enqueued }
         guard applied < target else { return }
         do {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
@@ -75,10 +84,17 @@ public actor CatalogWriter {
     }
 
     func drain() async {
-        while !pending.isEmpty {
-            if coalesceDelay > .zero && pending.count < maxBatch { try? await Task.sleep(for: coalesceDelay) }
-            let batch = Array(pending.prefix(maxBatch))
-            pending.removeFirst(batch.count)
+        while true {
+            if coalesceDelay > .zero && inbox.withLock({ $0.pending.count }) < maxBatch { try? await Task.sleep(for: coalesceDelay) }
+            let maxBatch = maxBatch
+            let batch: [CatalogChange] = inbox.withLock { box in
+                let batch = Array(box.pending.prefix(maxBatch))
+                box.pending.removeFirst(batch.count)
+                // Empty: this task ends, and the next enqueue starts another.
+                if batch.isEmpty { box.draining = false }
+                return batch
+            }
+            if batch.isEmpty { return }
             var failure: CatalogError? = nil
             do {
                 try await catalog.apply(batch)
@@ -94,6 +110,5 @@ public actor CatalogWriter {
                 if let failure { w.continuation.resume(throwing: failure) } else { w.continuation.resume() }
             }
         }
-        draining = false
     }
 }
