@@ -187,6 +187,16 @@ import Testing
         }
     }
 
+    @Test("after a failed session the next starts after 100 ms, doubling up to retry_delay; a restarted peer is reached at once")
+    func retryBackoff() {
+        let limit = Duration.seconds(5)
+        let delays = (0..<10).map { PeerSync.retryDelay(afterFailures: $0, limit: limit) }
+        #expect(delays.prefix(6) == [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .milliseconds(1600), .milliseconds(3200)])
+        #expect(delays.dropFirst(6).allSatisfy { $0 == limit })
+        #expect(PeerSync.retryDelay(afterFailures: 1_000, limit: limit) == limit, "no overflow after many failures")
+        #expect(PeerSync.statusPoll <= .milliseconds(200))
+    }
+
     @Test func syncWindowMayWrapPastMidnight() {
         var s = SyncSettings(basePath: "/x", ownPort: 1, useStorageID: false)
         #expect(s.inSyncWindow(secondsSinceMidnight: 0))
