@@ -26,7 +26,7 @@ public actor CatalogWriter {
 
     /// `onError` hears of a batch that could not be written (the catalog then lags the files
     /// until the next rebuild; the request that caused it was already answered).
-    public init(catalog: FileCatalog, maxBatch: Int = 4096, coalesceDelay: Duration = .milliseconds(2),
+    public init(catalog: FileCatalog, maxBatch: Int = 4096, coalesceDelay: Duration = .milliseconds(10),
                 onError: @escaping @Sendable (CatalogError) -> Void = { _ in }) {
         self.catalog = catalog
         self.maxBatch = maxBatch
