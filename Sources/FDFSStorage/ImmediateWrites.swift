@@ -97,17 +97,19 @@ extension StorageConnectionHandler {
         }
     }
 
-    /// DELETE_FILE and SYNC_DELETE_FILE of a data file; nil for any other request.
+    /// DELETE_FILE and SYNC_DELETE_FILE of a data file; nil for any other request. Their
+    /// failures (ENOENT, EIO) keep the connection, so they are answered here as `handle`
+    /// would; a request that does not decode or names no file of ours (EINVAL, which closes)
+    /// goes to `handle`.
     func immediateDelete(_ header: FDFSHeader, body: ByteBuffer, context: ImmediateRequestContext) -> ImmediateResponse? {
         let paths = store.storePaths
         switch header.command {
         case StorageCommand.deleteFile.rawValue:
             guard let r = try? CommandRegistry.decodeRequest(header: header, body: body, role: .storage) as? DeleteFileRequest,
-                  let (name, path) = try? store.resolve(group: r.file.group, filename: r.file.filename, storePaths: paths),
-                  unlink(path) == 0 else { return nil }
+                  let (name, path) = try? store.resolve(group: r.file.group, filename: r.file.filename, storePaths: paths) else { return nil }
             stats.requested(header, fixedPartBytes: body.readableBytes)
             do {
-                try store.recordSource(.delete, name, now: now(), catalog: .remove(fileID: name.text))
+                try store.delete(name, path: path, now: now())
             } catch {
                 return Self.statusResponse(error.status, context)
             }
@@ -116,18 +118,13 @@ extension StorageConnectionHandler {
             guard let r = try? CommandRegistry.decodeRequest(header: header, body: body, role: .storage) as? SyncDeleteFileRequest,
                   MetadataName.file(r.filename, storePathCount: paths.count) == nil,
                   let (name, path) = try? store.resolve(group: r.group, filename: r.filename, storePaths: paths) else { return nil }
-            let state = context.local.object { SyncConnectionState() }
             let requestBytes = Int64(FDFSHeader.size) + header.bodyLength
+            countSyncRequest(header, body: body, bytes: requestBytes)
             do {
-                try syncDeleteFile(name, path: path, timestamp: r.timestamp, state)
-            } catch let error as StorageError where error.status == .ENOENT {
-                // Nothing changed: `handle` answers (and counts) the ENOENT.
-                return nil
+                try syncDeleteFile(name, path: path, timestamp: r.timestamp, context.local.object { SyncConnectionState() })
             } catch {
-                countSyncRequest(header, body: body, bytes: requestBytes)
                 return Self.statusResponse((error as? StorageError)?.status ?? .EIO, context)
             }
-            countSyncRequest(header, body: body, bytes: requestBytes)
             stats.syncReceived(bytes: requestBytes)
         default:
             return nil

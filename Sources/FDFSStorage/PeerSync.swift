@@ -295,21 +295,20 @@ public struct PeerSync: Sendable {
                 continue
             }
             mark.scanRowCount += 1
-            let pushed = Self.shouldPush(entry.record, mark)
-            if pushed {
-                publish(mark, meter, behindSince: entry.record.timestampSeconds, state: .catchingUp)
-            }
-            if !pushed {
+            let flushNow = unflushed + 1 >= Self.flushEvery
+            if !Self.shouldPush(entry.record, mark) {
                 // Not for this peer: done once everything before it is.
                 if inFlight.isEmpty {
                     try confirm(end: entry.end, pushed: false)
                 } else {
                     inFlight.append((.done(entry.record), entry.end, false))
                 }
-            } else if settings.syncInterval == .zero,
-                      let pending = try pusher.start(entry.record, flush: unflushed + 1 >= Self.flushEvery) {
+                continue
+            }
+            publish(mark, meter, behindSince: entry.record.timestampSeconds, state: .catchingUp)
+            if settings.syncInterval == .zero, let pending = try pusher.start(entry.record, flush: flushNow) {
                 // Pipelined: the peer answers in order while the next records are on their way.
-                if pending.response != nil { unflushed = unflushed + 1 >= Self.flushEvery ? 0 : unflushed + 1 }
+                if pending.response != nil { unflushed = flushNow ? 0 : unflushed + 1 }
                 if pending.response == nil && inFlight.isEmpty {
                     // Nothing was sent and nothing is ahead of it: done now.
                     try confirm(end: entry.end, pushed: true)
