@@ -31,11 +31,13 @@ extension FDFSBody {
     }
 
     /// A complete response packet (header with command 100 and status 0, then this body).
+    /// The body is encoded straight after a header whose length is filled in afterwards: one
+    /// buffer, no copy.
     public func responsePacket(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
-        let body = encodedBody(allocator: allocator)
-        var packet = allocator.buffer(capacity: FDFSHeader.size + body.readableBytes)
-        FDFSHeader.response(bodyLength: Int64(body.readableBytes)).encode(into: &packet)
-        packet.writeImmutableBuffer(body)
+        var packet = allocator.buffer(capacity: FDFSHeader.size + 64)
+        FDFSHeader.response(bodyLength: 0).encode(into: &packet)
+        encode(into: &packet)
+        packet.setInteger(Int64(packet.readableBytes - FDFSHeader.size), at: packet.readerIndex, endianness: .big)
         return packet
     }
 }
