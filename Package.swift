@@ -41,11 +41,12 @@ let package = Package(
         .target(name: "FDFSConfig", dependencies: ["FDFSModel"], swiftSettings: strict),
         // Durable files: atomic replace (temp + fsync + rename + directory fsync), EINTR-safe I/O.
         .target(name: "FDFSFileSystem", dependencies: ["CFDFSSystem"], swiftSettings: strict),
-        // Linux calls Glibc's Swift module lacks (renameat2, getrandom).
+        // Linux calls Glibc's Swift module lacks (renameat2, getrandom), and the carry-less
+        // multiplication CRC32.
         .target(name: "CFDFSSystem"),
         .target(
             name: "FDFSStorageEngine",
-            dependencies: ["FDFSModel", "FDFSFileSystem", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["FDFSModel", "FDFSFileSystem", "CFDFSSystem", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .target(
