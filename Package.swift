@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         // Latency percentiles of `fdfs bench`.
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // MD5 of the FastDFS anti-steal token on the HTTP side.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .target(name: "FDFSModel", swiftSettings: strict),
@@ -60,6 +62,20 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The HTTP port of the daemons: files with ranges and tokens, /healthz.
+        .target(
+            name: "FDFSHTTP",
+            dependencies: [
+                "FDFSModel", "FDFSServerCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "FDFSClient",
             dependencies: [
@@ -83,7 +99,7 @@ let package = Package(
         .target(
             name: "FDFSStorage",
             dependencies: [
-                "FDFSModel", "FDFSProtocol", "FDFSStorageEngine", "FDFSClient", "FDFSServerCore", "FDFSFileSystem", "FDFSConfig",
+                "FDFSModel", "FDFSProtocol", "FDFSStorageEngine", "FDFSClient", "FDFSServerCore", "FDFSFileSystem", "FDFSConfig", "FDFSHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -183,6 +199,11 @@ let package = Package(
             name: "FDFSCLITests",
             dependencies: ["FDFSClient", "FDFSProtocol", "FDFSModel", "FDFSTesting"],
             exclude: ["Golden"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "FDFSHTTPTests",
+            dependencies: ["FDFSHTTP", "FDFSModel", "FDFSTesting", "FDFSServerCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(name: "FDFSConfigTests", dependencies: ["FDFSConfig", "FDFSModel", "FDFSTesting"], swiftSettings: strict),

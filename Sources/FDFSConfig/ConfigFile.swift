@@ -37,6 +37,11 @@ enum ConfigFile {
     ///
     /// - Parameter location: where the file was referenced (the `#include` line), or the file
     ///   itself for a top-level file; used in error messages.
+    /// Whether a file exists at `path`.
+    static func exists(_ path: String) -> Bool {
+        FileManager.default.fileExists(atPath: path)
+    }
+
     static func readText(_ path: String, location: ConfigLocation, maxBytes: Int) throws(ConfigError) -> String {
         var isDirectory = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {

@@ -145,6 +145,9 @@ public struct StorageConfiguration: ConfigurationFile, Hashable {
     public var compressBinlogTime = TimeOfDay(hour: 1, minute: 30)
     public var checkStorePathMark = true
     public var accessLog = AccessLogSettings()
+    /// The storage's HTTP port (`http.server_port`; 0, the default, turns it off): files,
+    /// ranges, tokens and `/healthz` (docs/http.md).
+    public var http = StorageHTTPSettings()
     /// Unknown keys and ignored values; the daemon should log them.
     public var warnings: [ConfigWarning] = []
 
@@ -232,8 +235,7 @@ public struct StorageConfiguration: ConfigurationFile, Hashable {
         checkStorePathMark = try r.bool("check_store_path_mark", default: true)
         accessLog = try AccessLogSettings.read(&r)
 
-        // The C storage's former embedded HTTP server.
-        r.accept(["http.domain_name", "http.server_port"])
+        http = try StorageHTTPSettings.read(&r, configPath: document.path)
         warnings = r.finish()
     }
 
@@ -272,5 +274,37 @@ public struct StorageConfiguration: ConfigurationFile, Hashable {
         let digits = key.utf8.dropFirst(prefix.utf8.count).dropLast(suffix.utf8.count)
         guard digits.count <= 6, digits.allSatisfy(isDigit) else { return nil }
         return Int(String(decoding: digits, as: UTF8.self))
+    }
+}
+
+/// The HTTP side of a storage (docs/http.md). The keys may sit in storage.conf or in an
+/// `#include`d http.conf.
+public struct StorageHTTPSettings: Hashable, Sendable {
+    /// `http.server_port`: 0 turns HTTP off (the default). A storage.conf written for C
+    /// FastDFS sets 8888 here, for the HTTP server the C storage once had.
+    public var port = 0
+    /// `http.mime_types_filename` (mime.types format), relative to the configuration file;
+    /// default: `mime.types` beside storage.conf when there is one.
+    public var mimeTypesPath: String?
+    /// `http.default_content_type`: for extensions the table does not know.
+    public var defaultContentType = "application/octet-stream"
+    public var antiSteal = AntiStealSettings()
+
+    public init() {}
+
+    static func read(_ r: inout ConfigReader, configPath: String) throws(ConfigError) -> StorageHTTPSettings {
+        var h = StorageHTTPSettings()
+        h.port = try r.int("http.server_port", default: 0, in: 0...65535)
+        h.mimeTypesPath = r.path("http.mime_types_filename", relativeToConfig: true)
+        if h.mimeTypesPath == nil {
+            let beside = ConfigFile.resolve("mime.types", relativeTo: configPath)
+            if ConfigFile.exists(beside) { h.mimeTypesPath = beside }
+        }
+        h.defaultContentType = r.string("http.default_content_type") ?? h.defaultContentType
+        h.antiSteal = try AntiStealSettings.read(&r)
+        // Keys of an included http.conf that a storage has no use for, and the C storage's
+        // `http.domain_name`.
+        r.accept(["http.domain_name", "http.disabled", "http.need_find_content_type", "http.multi_range.enabled"])
+        return h
     }
 }

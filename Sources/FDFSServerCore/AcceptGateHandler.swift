@@ -1,5 +1,5 @@
-import Logging
-import NIOCore
+public import Logging
+public import NIOCore
 
 /// The first handler of the listening channel: it sees every accepted connection before its
 /// pipeline is set up, and closes those from hosts not in `allow_hosts` and those beyond
@@ -11,9 +11,9 @@ import NIOCore
 /// graceful shutdown (`ChannelShouldQuiesceEvent` on the listener) NIO's accept handler
 /// further down closes the listening socket, and each connection's task quiesces its own
 /// connection.
-final class AcceptGateHandler: ChannelInboundHandler {
-    typealias InboundIn = any Channel
-    typealias InboundOut = any Channel
+public final class AcceptGateHandler: ChannelInboundHandler {
+    public typealias InboundIn = any Channel
+    public typealias InboundOut = any Channel
 
     let maxConnections: Int
     let allowedHosts: AllowedHosts
@@ -21,14 +21,14 @@ final class AcceptGateHandler: ChannelInboundHandler {
     private var open: [ObjectIdentifier: any Channel] = [:]
     private var isQuiescing = false
 
-    init(maxConnections: Int, allowedHosts: AllowedHosts, logger: Logger) {
+    public init(maxConnections: Int, allowedHosts: AllowedHosts, logger: Logger) {
         precondition(maxConnections >= 1, "maxConnections must be at least 1")
         self.maxConnections = maxConnections
         self.allowedHosts = allowedHosts
         self.logger = logger
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let child = unwrapInboundIn(data)
         let remote = child.remoteAddress?.logDescription ?? "?"
         guard let address = child.remoteAddress, allowedHosts.allows(address) else {
@@ -58,7 +58,7 @@ final class AcceptGateHandler: ChannelInboundHandler {
         context.fireChannelRead(data)
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    public func channelInactive(context: ChannelHandlerContext) {
         // The listener closed. Without a graceful shutdown (run() cancelled, or failed) no
         // connection outlives the server. In a graceful one, connections being served finish
         // their request; those not yet active were accepted in the last instant and NIO may
@@ -70,7 +70,7 @@ final class AcceptGateHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent, !isQuiescing {
             isQuiescing = true
             logger.info("graceful shutdown: no longer accepting, letting requests in flight finish",

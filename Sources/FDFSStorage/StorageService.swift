@@ -2,6 +2,7 @@ public import FDFSConfig
 public import Logging
 public import ServiceLifecycle
 import FDFSClient
+import FDFSHTTP
 import FDFSModel
 import FDFSProtocol
 import FDFSServerCore
@@ -123,10 +124,27 @@ public struct StorageService: Service {
         var calls = TrackerCalls(trackers: trackers, bindAddress: bind, logger: logger)
         calls.connectTimeout = .seconds(c.service.connectTimeoutSeconds)
         let sync = SyncService(node: node, store: store, settings: syncSettings, calls: calls, board: SyncLagBoard(), logger: logger)
-        logger.info("storage starting", metadata: ["fdfs.group": "\(group)", "fdfs.ip": "\(ownIP)", "fdfs.port": "\(c.port)"])
+        // The HTTP port (http.server_port; docs/http.md).
+        var gateway: HTTPGateway? = nil
+        if c.http.port > 0 {
+            let source = StorageHTTPSource(group: group, storePaths: paths.paths.map(\.path), ownIP: ownIP, ownPort: c.port,
+                                           httpPort: c.http.port, calls: calls, node: node, logger: logger)
+            gateway = HTTPGateway(settings: try StorageHTTPSource.gatewaySettings(c), source: source, logger: logger)
+        }
+        logger.info("storage starting", metadata: ["fdfs.group": "\(group)", "fdfs.ip": "\(ownIP)", "fdfs.port": "\(c.port)",
+                                                   "fdfs.http_port": "\(c.http.port > 0 ? String(c.http.port) : "off")"])
         do {
             try await withThrowingDiscardingTaskGroup { tasks in
                 tasks.addTask { try await server.run() }
+                if let gateway {
+                    tasks.addTask {
+                        do {
+                            try await gateway.run()
+                        } catch {
+                            throw StorageStartupError(description: "HTTP port \(c.http.port): \(error) (set http.server_port = 0 to turn HTTP off, or pick a free port)")
+                        }
+                    }
+                }
                 // sync_stat_file_interval: storage_stat.dat is rewritten when something changed.
                 tasks.addTask { await keeper.run(every: .seconds(c.syncStatFileIntervalSeconds), logger: logger) }
                 tasks.addTask {

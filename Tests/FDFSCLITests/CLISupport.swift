@@ -78,12 +78,13 @@ final class SandboxCluster: Sendable {
         self.storagePorts = storagePorts
     }
 
-    static func start(trackers: Int = 1, storages: Int = 2, trackerPort: Int, storagePort: Int) async throws -> SandboxCluster {
+    /// `httpPort` 0: no HTTP; else the first storage's HTTP port.
+    static func start(trackers: Int = 1, storages: Int = 2, trackerPort: Int, storagePort: Int, httpPort: Int = 0) async throws -> SandboxCluster {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fdfs-sandbox-\(UUID().uuidString)").path
         let cluster = SandboxCluster(directory: dir, trackerPorts: Array(trackerPort..<(trackerPort + trackers)),
                                      storagePorts: Array(storagePort..<(storagePort + storages)))
         let r = try await CLI.run(["sandbox", "--detach", "--dir", dir, "--trackers", "\(trackers)", "--storages", "\(storages)",
-                                   "--tracker-port", "\(trackerPort)", "--storage-port", "\(storagePort)",
+                                   "--tracker-port", "\(trackerPort)", "--storage-port", "\(storagePort)", "--http-port", "\(httpPort)",
                                    "--conf-dir", CLI.packageRoot.appendingPathComponent("conf").path], timeout: .seconds(180))
         guard r.status == 0, r.text.contains("sandbox up") else {
             _ = try? await cluster.stop()

@@ -234,7 +234,7 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(atPath: out) }
         let process = Process()
         process.executableURL = CLI.binDirectory.appendingPathComponent("fdfs")
-        process.arguments = ["sandbox", "--dir", dir, "--tracker-port", "26500", "--storage-port", "26510",
+        process.arguments = ["sandbox", "--dir", dir, "--tracker-port", "26500", "--storage-port", "26510", "--http-port", "0",
                              "--conf-dir", CLI.packageRoot.appendingPathComponent("conf").path]
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         process.standardError = process.standardOutput

@@ -20,6 +20,7 @@ struct Sandbox: AsyncParsableCommand {
     @Option(help: "Where configuration, data, logs and pid files go.") var dir = "sandbox"
     @Option(help: "Port of the first tracker (the next trackers use the following ports).") var trackerPort = 22122
     @Option(help: "Port of the first storage (the next storages use the following ports).") var storagePort = 23000
+    @Option(help: "HTTP port of the first storage (the next storages use the following ports); 0 turns HTTP off.") var httpPort = 8080
     @Option(help: "How many trackers (1...4).") var trackers = 1
     @Option(help: "How many storages in group1 (1...8).") var storages = 2
     @Option(help: "Directory of fdfs-trackerd and fdfs-storaged (default: next to fdfs).") var binDir: String?
@@ -35,13 +36,19 @@ struct Sandbox: AsyncParsableCommand {
         for p in [trackerPort, storagePort] where !(1...65000).contains(p) { throw ValidationError("ports must be 1...65000") }
         let t = trackerPort..<(trackerPort + trackers), s = storagePort..<(storagePort + storages)
         guard !t.overlaps(s) else { throw ValidationError("tracker and storage ports overlap") }
+        if httpPort != 0 {
+            guard (1...65000).contains(httpPort) else { throw ValidationError("--http-port must be 1...65000, or 0 for no HTTP") }
+            let h = httpPort..<(httpPort + storages)
+            guard !h.overlaps(t) && !h.overlaps(s) else { throw ValidationError("HTTP ports overlap the tracker or storage ports") }
+        }
     }
 
     var root: String { URL(fileURLWithPath: dir).standardizedFileURL.path }
 
     func run() async throws {
         let layout = SandboxLayout(root: root, trackerPorts: Array(trackerPort..<(trackerPort + trackers)),
-                                   storagePorts: Array(storagePort..<(storagePort + storages)))
+                                   storagePorts: Array(storagePort..<(storagePort + storages)),
+                                   httpPorts: httpPort == 0 ? [] : Array(httpPort..<(httpPort + storages)))
         if down {
             let stopped = await layout.stopRecorded()
             say(stopped == 0 ? "no sandbox running in \(root)" : "stopped \(stopped) processes of the sandbox in \(root)")
@@ -114,6 +121,7 @@ struct Sandbox: AsyncParsableCommand {
     private func printHelp(_ layout: SandboxLayout) {
         let me = Self.runningFromBuildDirectory ? "swift run fdfs" : "fdfs"
         let storages = layout.storagePorts.enumerated().map { "\(SandboxLayout.storageID($0.offset)) on 127.0.0.1:\($0.element)" }
+        let http = layout.httpPorts.first.map { "  curl -i http://127.0.0.1:\($0)/<file ID>   # over HTTP (docs/http.md)\n" } ?? ""
         say("""
             sandbox up: tracker\(layout.trackerPorts.count > 1 ? "s" : "") \(layout.trackerPorts.map { "127.0.0.1:\($0)" }.joined(separator: ", ")); \
             group1 = \(storages.joined(separator: ", "))
@@ -126,7 +134,7 @@ struct Sandbox: AsyncParsableCommand {
               \(me) info <file ID>
               \(me) list group1
               \(me) monitor --watch
-            \(detach ? "stop it with: \(me) sandbox --down --dir \(dir)" : "Ctrl-C stops the sandbox.")
+            \(http)\(detach ? "stop it with: \(me) sandbox --down --dir \(dir)" : "Ctrl-C stops the sandbox.")
             """)
     }
 
@@ -196,6 +204,8 @@ struct SandboxLayout {
     let root: String
     let trackerPorts: [Int]
     let storagePorts: [Int]
+    /// One per storage; empty: no HTTP.
+    var httpPorts: [Int] = []
 
     var clientConf: String { root + "/client.conf" }
     func trackerConf(_ i: Int) -> String { root + "/tracker\(i).conf" }
@@ -232,7 +242,9 @@ struct SandboxLayout {
                 "store_path_count": ["1"], "store_path0": [root + "/data/store\(i)"], "tracker_server": trackerLines,
                 "heart_beat_interval": ["1"], "stat_report_interval": ["5"], "sync_binlog_buff_interval": ["1"],
                 "subdir_count_per_path": ["16"],
-            ]), to: storageConf(i))
+                "http.server_port": [httpPorts.isEmpty ? "0" : "\(httpPorts[i])"],
+            ].merging(fm.fileExists(atPath: samples + "/mime.types") ? ["http.mime_types_filename": [samples + "/mime.types"]] : [:]) { a, _ in a }),
+                      to: storageConf(i))
         }
         let client = try String(contentsOfFile: samples + "/client.conf", encoding: .utf8)
         try write(Self.override(client, ["base_path": [root + "/data"], "tracker_server": trackerLines]), to: clientConf)

@@ -1,0 +1,126 @@
+public import FDFSModel
+public import FDFSServerCore
+public import Logging
+public import NIOCore
+import NIOHTTP1
+public import NIOPosix
+public import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the HTTP side needs from the daemon that runs it.
+public protocol HTTPFileSource: Sendable {
+    /// The storage's group: the group of the group-less URL form.
+    var group: GroupName { get }
+    /// Store paths of this storage (a URL's `Mxx` must be below it).
+    var storePathCount: Int { get }
+    /// The local path of the file a URL names, whether or not it exists; nil when the URL's
+    /// group is not this storage's.
+    func localPath(for url: HTTPFileURL) -> String?
+    /// `host:port` of the HTTP side of a group member that has a file this storage does not
+    /// hold (yet); nil when there is none.
+    func redirectTarget(for url: HTTPFileURL) async -> String?
+    /// nil when the daemon is serving, else a one-line reason (`/healthz` answers 503 with it).
+    func healthProblem() async -> String?
+}
+
+/// The HTTP settings of a daemon.
+public struct HTTPGatewaySettings: Sendable {
+    public var host: String
+    public var port: Int
+    public var maxConnections: Int
+    public var allowedHosts: AllowedHosts
+    /// Idle connections and requests that stall are closed after this long.
+    public var networkTimeout: Duration
+    public var mimeTypes: MIMETypes
+    /// The anti-steal check; nil when `http.anti_steal.check_token` is off.
+    public var token: AntiStealToken?
+    /// `http.anti_steal.token_check_fail`: served (200) instead of a 403 when a token fails.
+    public var tokenCheckFailPath: String?
+
+    public init(host: String, port: Int, maxConnections: Int = 1024, allowedHosts: AllowedHosts = try! AllowedHosts(["*"]),
+                networkTimeout: Duration = .seconds(30), mimeTypes: MIMETypes = MIMETypes(text: ""),
+                token: AntiStealToken? = nil, tokenCheckFailPath: String? = nil) {
+        self.host = host
+        self.port = port
+        self.maxConnections = maxConnections
+        self.allowedHosts = allowedHosts
+        self.networkTimeout = networkTimeout
+        self.mimeTypes = mimeTypes
+        self.token = token
+        self.tokenCheckFailPath = tokenCheckFailPath
+    }
+}
+
+/// The HTTP port of a daemon, a `Service`: files by sendfile and `/healthz`, on
+/// the same event loops as the FastDFS port. Requests on a connection are answered in order
+/// (NIO's pipelining assistance); a connection idle for `networkTimeout` is closed.
+public actor HTTPGateway: Service {
+    public nonisolated let settings: HTTPGatewaySettings
+    let source: any HTTPFileSource
+    let eventLoopGroup: any EventLoopGroup
+    let logger: Logger
+    private let listening: EventLoopPromise<SocketAddress>
+
+    public init(settings: HTTPGatewaySettings, source: any HTTPFileSource,
+                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+        self.settings = settings
+        self.source = source
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        self.listening = eventLoopGroup.any().makePromise(of: SocketAddress.self)
+    }
+
+    deinit { listening.fail(CancellationError()) }
+
+    /// The bound address (the actual port when `settings.port` was 0).
+    public nonisolated func waitUntilListening() async throws -> SocketAddress {
+        try await listening.futureResult.get()
+    }
+
+    public func run() async throws {
+        let settings = self.settings
+        let source = self.source
+        let logger = self.logger
+        let timeout = TimeAmount(settings.networkTimeout)
+        let channel: any Channel
+        do {
+            channel = try await ServerBootstrap(group: eventLoopGroup)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelInitializer { listener in
+                    listener.eventLoop.makeCompletedFuture {
+                        try listener.pipeline.syncOperations.addHandler(
+                            AcceptGateHandler(maxConnections: settings.maxConnections, allowedHosts: settings.allowedHosts, logger: logger))
+                    }
+                }
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { child in
+                    child.eventLoop.makeCompletedFuture {
+                        let pipeline = child.pipeline.syncOperations
+                        try pipeline.addHandler(IdleStateHandler(allTimeout: timeout))
+                        try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                        try pipeline.addHandler(HTTPFileHandler(settings: settings, source: source, logger: logger))
+                    }
+                }
+                .bind(host: settings.host, port: settings.port).get()
+        } catch {
+            listening.fail(error)
+            throw error
+        }
+        let address = channel.localAddress
+        if let address { listening.succeed(address) }
+        logger.info("HTTP listening", metadata: ["fdfs.address": "\(address.map { "\($0)" } ?? "?")"])
+        try await withGracefulShutdownHandler {
+            try await withTaskCancellationHandler {
+                try await channel.closeFuture.get()
+            } onCancel: {
+                channel.close(promise: nil)
+            }
+        } onGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+        logger.info("HTTP stopped")
+    }
+}

@@ -1,0 +1,180 @@
+import FDFSModel
+import FDFSServerCore
+import FDFSTesting
+import Foundation
+import Logging
+import Testing
+@testable import FDFSHTTP
+
+/// Files of group1 in a temporary store path; a file that is not there is "held by
+/// 127.0.0.9:8080" when its name says so, else by nobody.
+struct DirectorySource: HTTPFileSource {
+    let group = try! GroupName("group1")
+    let root: String
+    var storePathCount: Int { 1 }
+    func localPath(for url: HTTPFileURL) -> String? {
+        if let g = url.group, g != group { return nil }
+        return root + "/" + url.remoteFilename.relativePath
+    }
+    func redirectTarget(for url: HTTPFileURL) async -> String? { url.remoteFilename.name.hasSuffix("elsewhere.txt") ? "127.0.0.9:8080" : nil }
+    func healthProblem() async -> String? { nil }
+}
+
+/// A gateway on an ephemeral port serving `DirectorySource`, for the body of a test.
+func withGateway<T>(token: AntiStealToken? = nil, failFile: String? = nil, networkTimeout: Duration = .seconds(30),
+                    _ body: (_ port: Int, _ root: String) async throws -> T) async throws -> T {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("fdfs-http-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: root + "/data/00/00", withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let settings = HTTPGatewaySettings(host: "127.0.0.1", port: 0, networkTimeout: networkTimeout,
+                                       mimeTypes: MIMETypes(text: "text/plain txt\nimage/png png\n"), token: token, tokenCheckFailPath: failFile)
+    let gateway = HTTPGateway(settings: settings, source: DirectorySource(root: root), logger: Logger(label: "test"))
+    let task = Task { try await gateway.run() }
+    defer { task.cancel() }
+    let port = try await gateway.waitUntilListening().port!
+    return try await body(port, root)
+}
+
+let content: [UInt8] = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 8) }
+
+func put(_ root: String, _ name: String = sampleName, _ bytes: [UInt8] = content) throws {
+    try Data(bytes).write(to: URL(fileURLWithPath: root + "/data/00/00/" + String(name.split(separator: "/").last!)))
+}
+
+@Suite struct GatewayServingTests {
+    @Test func getHeadAndValidators() async throws {
+        try await withGateway { port, root in
+            try put(root)
+            let c = try HTTPTestConnection(port: port)
+            let r = try c.request("GET", "/group1/" + sampleName)
+            #expect(r.status == 200 && r.body == content)
+            #expect(r.header("Content-Type") == "text/plain")
+            #expect(r.header("Content-Length") == "100000")
+            #expect(r.header("Accept-Ranges") == "bytes")
+            // The name's CRC32 (02f9bcee) and the size.
+            #expect(r.header("ETag") == "\"2f9bcee-186a0\"")
+            let created = try RemoteFilename(parsing: sampleName).block.createTimestamp
+            #expect(r.header("Last-Modified") == HTTPDate.format(Int64(created)))
+            let h = try c.request("HEAD", "/" + sampleName)
+            #expect(h.status == 200 && h.body.isEmpty && h.header("Content-Length") == "100000")
+            #expect(try c.request("GET", "/" + sampleName, headers: [("If-None-Match", r.header("ETag")!)]).status == 304)
+            #expect(try c.request("GET", "/" + sampleName, headers: [("If-None-Match", "\"other\", W/" + r.header("ETag")!)]).status == 304)
+            #expect(try c.request("GET", "/" + sampleName, headers: [("If-None-Match", "\"other\"")]).status == 200)
+            #expect(try c.request("GET", "/" + sampleName, headers: [("If-Modified-Since", r.header("Last-Modified")!)]).status == 304)
+            #expect(try c.request("GET", "/" + sampleName, headers: [("If-Modified-Since", HTTPDate.format(Int64(created) - 1))]).status == 200)
+            let d = try c.request("GET", "/" + sampleName + "?filename=report%20%C3%A9t%C3%A9.txt")
+            #expect(d.header("Content-Disposition") == "attachment; filename=\"report _t_.txt\"; filename*=UTF-8''report%20%C3%A9t%C3%A9.txt")
+        }
+    }
+
+    @Test func ranges() async throws {
+        try await withGateway { port, root in
+            try put(root)
+            let c = try HTTPTestConnection(port: port)
+            func check(_ range: String, _ lower: Int, _ upper: Int) throws {
+                let r = try c.request("GET", "/group1/" + sampleName, headers: [("Range", range)])
+                #expect(r.status == 206, "\(range)")
+                #expect(r.header("Content-Range") == "bytes \(lower)-\(upper)/100000", "\(range)")
+                #expect(r.body == Array(content[lower...upper]), "\(range)")
+            }
+            try check("bytes=0-9", 0, 9)
+            try check("bytes=50000-50099", 50000, 50099)
+            try check("bytes=-100", 99900, 99999)
+            try check("bytes=99000-", 99000, 99999)
+            try check("bytes=99990-200000", 99990, 99999)
+            let past = try c.request("GET", "/group1/" + sampleName, headers: [("Range", "bytes=100000-")])
+            #expect(past.status == 416 && past.header("Content-Range") == "bytes */100000" && past.body.isEmpty)
+            let many = try c.request("GET", "/group1/" + sampleName, headers: [("Range", "bytes=0-1,5-6")])
+            #expect(many.status == 200 && many.body == content)
+            let stale = try c.request("GET", "/group1/" + sampleName, headers: [("Range", "bytes=0-9"), ("If-Range", "\"old\"")])
+            #expect(stale.status == 200 && stale.body.count == 100_000)
+        }
+    }
+
+    @Test func badRequestsGetCleanErrorsAndTheConnectionLives() async throws {
+        try await withGateway { port, root in
+            try put(root)
+            let c = try HTTPTestConnection(port: port)
+            #expect(try c.request("GET", "/group1/M00/00/00/..%2F..%2Fetc%2Fpasswd").status == 400)
+            #expect(try c.request("GET", "/group1/M00/../../../../etc/passwd").status == 400)
+            #expect(try c.request("GET", "/group1/M00/00/00/abc.txt").status == 400)
+            #expect(try c.request("GET", "/nothing-here").status == 404)
+            let post = try c.request("POST", "/group1/" + sampleName, headers: [("Content-Length", "0")])
+            #expect(post.status == 405 && post.header("Allow") == "GET, HEAD")
+            #expect(try c.request("DELETE", "/group1/" + sampleName).status == 405)
+            #expect(try c.request("GET", "/group1/" + sampleName).body == content)  // still served on the same connection
+            // A file nobody has: 404; one another member has: 302 there, once.
+            #expect(try c.request("GET", "/group1/M00/00/00/fwAAH2sBediAVdnlAAAADwL5vO4982.txt").status == 404)
+            let elsewhere = "/group1/M00/00/00/fwAAH2sBediAVdnlAAAADwL5vOelsewhere.txt"
+            let moved = try c.request("GET", elsewhere + "?filename=x.txt")
+            #expect(moved.status == 302 && moved.header("Location") == "http://127.0.0.9:8080" + elsewhere + "?filename=x.txt&redirect=1")
+            #expect(try c.request("GET", elsewhere + "?redirect=1").status == 404)
+            #expect(try c.request("GET", "/healthz").body == Array("ok\n".utf8))
+            // A header over NIO's limit (80 KiB): 400 and the connection closed. The close can
+            // reset the connection before the 400 is read (the server leaves the rest unread).
+            let huge = try HTTPTestConnection(port: port)
+            try? huge.send("GET /" + sampleName + " HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 100_000) + "\r\n\r\n")
+            let refused = try? huge.readResponse()
+            #expect(refused == nil || refused?.status == 400)
+            #expect(huge.closedByServer())
+            // Garbage instead of HTTP.
+            let junk = try HTTPTestConnection(port: port)
+            try junk.send("\u{01}\u{02}\u{03} nonsense\r\n\r\n")
+            #expect(try junk.readResponse().status == 400)
+            #expect(try HTTPTestConnection(port: port).request("GET", "/" + sampleName).body == content)
+        }
+    }
+
+    @Test func tokensAreChecked() async throws {
+        let token = AntiStealToken(secretKey: "s3cret", ttlSeconds: 600)
+        try await withGateway(token: token) { port, root in
+            try put(root)
+            let c = try HTTPTestConnection(port: port)
+            let now = Int64(Date().timeIntervalSince1970)
+            let withGroup = AntiStealToken.make(fileID: "group1/" + sampleName, secretKey: "s3cret", timestamp: now)
+            let withoutGroup = AntiStealToken.make(fileID: sampleName, secretKey: "s3cret", timestamp: now)
+            #expect(try c.request("GET", "/group1/" + sampleName + "?token=\(withGroup)&ts=\(now)").status == 200)
+            #expect(try c.request("GET", "/" + sampleName + "?token=\(withoutGroup)&ts=\(now)").status == 200)
+            let old = now - 601
+            let expired = AntiStealToken.make(fileID: sampleName, secretKey: "s3cret", timestamp: old)
+            #expect(try c.request("GET", "/" + sampleName + "?token=\(expired)&ts=\(old)").status == 403)
+            #expect(try c.request("GET", "/" + sampleName + "?token=\(withoutGroup)&ts=\(now + 1)").status == 403)
+            #expect(try c.request("GET", "/" + sampleName).status == 403)
+        }
+        let fail = FileManager.default.temporaryDirectory.appendingPathComponent("fdfs-denied-\(UUID().uuidString).png").path
+        try Data("denied".utf8).write(to: URL(fileURLWithPath: fail))
+        defer { try? FileManager.default.removeItem(atPath: fail) }
+        try await withGateway(token: token, failFile: fail) { port, root in
+            try put(root)
+            let r = try HTTPTestConnection(port: port).request("GET", "/" + sampleName + "?token=00000000000000000000000000000000&ts=0")
+            #expect(r.status == 200 && r.body == Array("denied".utf8) && r.header("Content-Type") == "image/png")
+        }
+    }
+
+    @Test func tenThousandRequestsOnOneKeepAliveConnectionPipelined() async throws {
+        try await withGateway { port, root in
+            try put(root, sampleName, Array(content[..<4096]))
+            let c = try HTTPTestConnection(port: port)
+            let request = "GET /group1/\(sampleName) HTTP/1.1\r\nHost: x\r\n\r\n"
+            var ok = 0
+            for _ in 0..<100 {
+                try c.send(String(repeating: request, count: 100))  // 100 pipelined requests at a time
+                for _ in 0..<100 where try c.readResponse(discardBody: true).status == 200 { ok += 1 }
+            }
+            #expect(ok == 10_000)
+            // HTTP/1.0 without keep-alive: answered, then closed.
+            try c.send("GET /group1/\(sampleName) HTTP/1.0\r\n\r\n")
+            let last = try c.readResponse()
+            #expect(last.status == 200 && last.body.count == 4096 && last.header("Connection") == "close")
+            #expect(c.closedByServer())
+        }
+    }
+
+    @Test func idleConnectionsAreClosed() async throws {
+        try await withGateway(networkTimeout: .seconds(1)) { port, _ in
+            let c = try HTTPTestConnection(port: port)
+            try c.send("GET /healthz HTTP/1.1\r\n")  // half a request, then nothing
+            #expect(c.closedByServer())  // the network timeout (1 s here)
+        }
+    }
+}
