@@ -30,15 +30,14 @@ struct StorageHTTPSource: HTTPFileSource {
         return storePaths[url.remoteFilename.storePathIndex] + "/" + url.remoteFilename.relativePath
     }
 
-    /// Asks the trackers (QUERY_FETCH_ONE, the rule that routes reads to members that have the
-    /// file) and names the member they give, unless that is this storage.
+    /// Asks the trackers which members have the file (QUERY_FETCH_ALL: the rule that routes
+    /// reads) and names the first that is not this storage.
     func redirectTarget(for url: HTTPFileURL) async -> String? {
         let g = url.group ?? group
         for i in calls.trackers.indices {
             do {
-                let answer = try await calls.call(QueryFetchOneRequest(group: g, filename: url.remoteFilename.text), tracker: i)
-                guard let member = answer.storages.first else { return nil }
-                if member.ipAddress == ownIP && Int(member.port) == ownPort { return nil }
+                let answer = try await calls.call(QueryFetchAllRequest(group: g, filename: url.remoteFilename.text), tracker: i)
+                guard let member = answer.storages.first(where: { $0.ipAddress != ownIP || Int($0.port) != ownPort }) else { return nil }
                 let port = Int(member.port) + httpPort - ownPort
                 guard (1...65535).contains(port) else { return nil }
                 return "\(member.ipAddress):\(port)"

@@ -19,12 +19,18 @@ final class GroupCluster: @unchecked Sendable {
     private(set) var tracker: Process?
     private(set) var storages: [Process?]
 
+    /// HTTP ports of the storages (empty when HTTP is off).
+    let httpPorts: [Int]
+
     /// Writes the configuration of `storageCount` storages and starts the tracker (storages
-    /// start with `start(_:)`). Ports: `basePort` for the tracker, the next ones for storages.
-    init(storageCount: Int, basePort: Int) throws {
+    /// start with `start(_:)`). Ports: `basePort` for the tracker, the next ones for storages;
+    /// with `httpPortOffset`, each storage serves HTTP on its port plus that offset.
+    init(storageCount: Int, basePort: Int, httpPortOffset: Int? = nil) throws {
         directory = try temporaryDirectory()
         trackerPort = basePort
-        storagePorts = (1...storageCount).map { basePort + $0 }
+        let ports = (1...storageCount).map { basePort + $0 }
+        storagePorts = ports
+        httpPorts = httpPortOffset.map { offset in ports.map { $0 + offset } } ?? []
         ids = (1...storageCount).map { String(100_000 + $0) }
         storages = Array(repeating: nil, count: storageCount)
         let conf = DaemonCluster.packageRoot.appendingPathComponent("conf")
@@ -46,6 +52,7 @@ final class GroupCluster: @unchecked Sendable {
                 "bind_addr": "127.0.0.1", "port": "\(storagePorts[i])", "base_path": directory + "/storage\(i)",
                 "store_path0": directory + "/store\(i)", "tracker_server": "127.0.0.1:\(trackerPort)",
                 "heart_beat_interval": "1", "sync_binlog_buff_interval": "1", "subdir_count_per_path": "16",
+                "http.server_port": httpPorts.isEmpty ? "0" : "\(httpPorts[i])",
             ])
             try text.write(toFile: configPath(i), atomically: true, encoding: .utf8)
         }

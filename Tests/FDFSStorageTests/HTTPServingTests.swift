@@ -1,0 +1,99 @@
+import FDFSClient
+import FDFSModel
+import FDFSStorageEngine
+import FDFSTesting
+import Foundation
+import Testing
+
+/// The storages' HTTP port in a live group of two: both URL forms, ranges and validators,
+/// clients we did not write (curl, Python's urllib), a 302 to the member that has a file, and
+/// /healthz.
+@Suite struct StorageHTTPTests {
+    @Test func filesOverHTTPFromALiveGroup() async throws {
+        let cluster = try GroupCluster(storageCount: 2, basePort: ReplicationTests.basePort(), httpPortOffset: 4000)
+        do {
+            try await serve(cluster)
+        } catch {
+            await cluster.stopAll()
+            throw error
+        }
+        await cluster.stopAll()
+    }
+
+    func serve(_ cluster: GroupCluster) async throws {
+        try cluster.start(0)
+        try cluster.start(1)
+        try await cluster.waitUntilActive([0, 1])
+        for port in cluster.httpPorts { try await waitForHealth(port, cluster) }
+
+        var rng = SeededRandomNumberGenerator(seed: 81)
+        let bytes = rng.bytes(300_000)
+        let client = try await cluster.client(0)
+        let name = try await client.uploadFile(.bytes(bytes), fileExtension: "txt").remoteFilename
+        await client.close()
+        try await cluster.waitForFiles([name: (Int64(bytes.count), CRC32.checksum(bytes))], on: 1)
+
+        let http0 = cluster.httpPorts[0], http1 = cluster.httpPorts[1]
+        let c = try HTTPTestConnection(port: http0)
+        let whole = try c.request("GET", "/group1/" + name)
+        #expect(whole.status == 200 && whole.body == bytes)
+        #expect(whole.header("ETag") != nil && whole.header("Last-Modified") != nil && whole.header("Accept-Ranges") == "bytes")
+        #expect(try c.request("GET", "/" + name).body == bytes)
+        #expect(try c.request("HEAD", "/group1/" + name).header("Content-Length") == "300000")
+        let part = try c.request("GET", "/group1/" + name, headers: [("Range", "bytes=1000-1999")])
+        #expect(part.status == 206 && part.body == Array(bytes[1000...1999]))
+        #expect(try c.request("GET", "/group1/" + name, headers: [("If-None-Match", whole.header("ETag")!)]).status == 304)
+        #expect(try HTTPTestConnection(port: http1).request("GET", "/group1/" + name).body == bytes)  // the replica serves too
+
+        // Clients we did not write.
+        let url = "http://127.0.0.1:\(http0)/group1/\(name)"
+        let curl = try run("curl", ["-s", "-f", "-o", "-", url])
+        #expect(curl.status == 0 && Array(curl.output) == bytes)
+        let curlRange = try run("curl", ["-s", "-f", "-r", "-100", "-o", "-", url])
+        #expect(Array(curlRange.output) == Array(bytes.suffix(100)))
+        let python = try run("python3", ["-c", """
+            import sys, urllib.request, zlib
+            r = urllib.request.urlopen(sys.argv[1])
+            body = r.read()
+            print(r.status, r.headers["Content-Length"], r.headers.get_content_type(), len(body), zlib.crc32(body))
+            """, url])
+        #expect(String(decoding: python.output, as: UTF8.self) == "200 300000 application/octet-stream 300000 \(CRC32.checksum(bytes))\n")
+
+        // A member that does not have the file (its copy removed, as before it arrives):
+        // a 302 to the one that has it, and following it gives the bytes.
+        let rf = try RemoteFilename(parsing: name)
+        try FileManager.default.removeItem(atPath: cluster.storePath(1) + "/" + rf.relativePath)
+        let moved = try HTTPTestConnection(port: http1).request("GET", "/group1/" + name + "?filename=a.txt")
+        #expect(moved.status == 302)
+        #expect(moved.header("Location") == "http://127.0.0.1:\(http0)/group1/\(name)?filename=a.txt&redirect=1")
+        let followed = try run("curl", ["-s", "-f", "-L", "-o", "-", "http://127.0.0.1:\(http1)/\(name)"])
+        #expect(followed.status == 0 && Array(followed.output) == bytes)
+        #expect(try HTTPTestConnection(port: http1).request("GET", "/group1/" + name + "?redirect=1").status == 404)
+    }
+
+    func waitForHealth(_ port: Int, _ cluster: GroupCluster) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        var last = ""
+        while ContinuousClock.now < deadline {
+            if let r = try? HTTPTestConnection(port: port).request("GET", "/healthz") {
+                if r.status == 200 { return }
+                last = "\(r.status) " + String(decoding: r.body, as: UTF8.self)
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw DaemonError("/healthz on port \(port) not 200 within 30 s (last: \(last))\n" + cluster.logs())
+    }
+
+    /// Runs a program found on PATH; its standard output and exit status.
+    func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: Data) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [program] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+}
