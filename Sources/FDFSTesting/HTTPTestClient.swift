@@ -95,6 +95,19 @@ public final class HTTPTestConnection {
         return response
     }
 
+    /// Reads up to `count` bytes (at least one), whatever they are.
+    public func readSome(_ count: Int) throws -> [UInt8] {
+        if buffer.isEmpty {
+            var chunk = [UInt8](repeating: 0, count: count)
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            guard n > 0 else { throw HTTPTestError(n == 0 ? "connection closed by the server" : "read: errno \(errno)") }
+            return Array(chunk[..<n])
+        }
+        let take = min(count, buffer.count)
+        defer { buffer.removeFirst(take) }
+        return Array(buffer[..<take])
+    }
+
     /// Whether the server closed the connection (reads end) within 10 s.
     public func closedByServer() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 4096)

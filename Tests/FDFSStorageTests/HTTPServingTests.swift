@@ -69,6 +69,43 @@ import Testing
         let followed = try run("curl", ["-s", "-f", "-L", "-o", "-", "http://127.0.0.1:\(http1)/\(name)"])
         #expect(followed.status == 0 && Array(followed.output) == bytes)
         #expect(try HTTPTestConnection(port: http1).request("GET", "/group1/" + name + "?redirect=1").status == 404)
+
+        try bigFileKeepsMemoryFlat(cluster, near: name)
+    }
+
+    /// A 1 GiB file (sparse, put straight into the store path) read whole, and by a reader
+    /// that takes 1 KiB a second: the storage's resident memory stays under 100 MiB.
+    func bigFileKeepsMemoryFlat(_ cluster: GroupCluster, near name: String) throws {
+        var rf = try RemoteFilename(parsing: name)
+        let bigName = rf.text.replacingOccurrences(of: ".txt", with: ".bin")
+        rf = try RemoteFilename(parsing: bigName)
+        let path = cluster.storePath(0) + "/" + rf.relativePath
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.truncate(atOffset: 1 << 30)
+        try handle.close()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let pid = cluster.storages[0]!.processIdentifier
+        let c = try HTTPTestConnection(port: cluster.httpPorts[0])
+        try c.send("GET /group1/\(bigName) HTTP/1.1\r\nHost: x\r\n\r\n")
+        let r = try c.readResponse(discardBody: true)
+        #expect(r.status == 200 && r.header("Content-Length") == "\(1 << 30)")
+        #expect(residentMiB(pid) < 100, "storage RSS \(residentMiB(pid)) MiB after serving 1 GiB")
+        // A slow reader: 1 KiB a second for 3 s while the storage holds the rest back.
+        let slow = try HTTPTestConnection(port: cluster.httpPorts[0])
+        try slow.send("GET /group1/\(bigName) HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in 0..<3 {
+            _ = try slow.readSome(1024)
+            Thread.sleep(forTimeInterval: 1)
+            #expect(residentMiB(pid) < 100, "storage RSS \(residentMiB(pid)) MiB with a slow reader")
+        }
+    }
+
+    /// VmRSS of a process, in MiB.
+    func residentMiB(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
     }
 
     func waitForHealth(_ port: Int, _ cluster: GroupCluster) async throws {
