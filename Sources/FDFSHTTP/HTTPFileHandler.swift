@@ -57,9 +57,7 @@ final class HTTPFileHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard head.method == .GET || head.method == .HEAD else {
             return simple(.methodNotAllowed, "only GET and HEAD are served", head: head, context: context, extra: [("Allow", "GET, HEAD")])
         }
-        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? head.uri
-        switch path {
-        case "/healthz":
+        if head.uri == "/healthz" || head.uri.hasPrefix("/healthz?") {
             return later(head, context: context, { [source] in await source.healthProblem() }) { handler, problem, context in
                 if let problem {
                     handler.simple(.serviceUnavailable, problem, head: head, context: context)
@@ -67,8 +65,6 @@ final class HTTPFileHandler: ChannelInboundHandler, RemovableChannelHandler {
                     handler.simple(.ok, "ok", head: head, context: context)
                 }
             }
-        default:
-            break
         }
         let url: HTTPFileURL
         do {
@@ -143,6 +139,9 @@ final class HTTPFileHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// Bodies up to this size are read and written with their head; larger ones go by sendfile.
+    static let inlineLimit: Int64 = 64 * 1024
+
     func serve(_ file: OpenFile, validators v: Validators, contentType: String, downloadName: String?,
                head: HTTPRequestHead, context: ChannelHandlerContext) {
         var headers = HTTPHeaders()
@@ -176,6 +175,19 @@ final class HTTPFileHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard head.method == .GET, count > 0 else {
             file.close()
             return send(status, headers: headers, head: head, context: context, contentLengthSet: true)
+        }
+        if count <= Self.inlineLimit {
+            // A small body goes out with its head in one write (as the FastDFS port sends small
+            // downloads): read into a buffer of at most 64 KiB that lives until it is written.
+            var body = context.channel.allocator.buffer(capacity: Int(count))
+            let read = body.writeWithUnsafeMutableBytes(minimumWritableBytes: Int(count)) { p in
+                max(0, pread(file.descriptor, p.baseAddress!, Int(count), off_t(lower)))
+            }
+            file.close()
+            guard read == Int(count) else {
+                return simple(.internalServerError, "the file changed while it was read", head: head, context: context)
+            }
+            return send(status, headers: headers, body: body, head: head, context: context, contentLengthSet: true)
         }
         let keepAlive = addConnectionHeader(&headers, head)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)

@@ -32,14 +32,16 @@ public struct HTTPFileURL: Hashable, Sendable {
         for byte in path.utf8 where !Self.pathByteAllowed(byte) {
             throw HTTPRequestError(.badRequest, "character \(Self.show(byte)) is not allowed in a file path")
         }
-        let segments = path.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
-        if segments.contains(where: { $0.elementsEqual("..".utf8) || $0.elementsEqual(".".utf8) }) {
+        // A `.` or `..` segment is always preceded by `/` (the path starts with one) and
+        // followed by `/` or the end.
+        if path.contains("/../") || path.contains("/./") || path.hasSuffix("/..") || path.hasSuffix("/.") {
             throw HTTPRequestError(.badRequest, "path segments . and .. are not allowed")
         }
+        let slashes = path.utf8.reduce(0) { $0 + ($1 == UInt8(ascii: "/") ? 1 : 0) }
         let fileText: Substring
-        switch segments.count {
+        switch slashes {
         case 5:
-            let groupText = String(decoding: segments[0], as: UTF8.self)
+            let groupText = String(path.utf8.dropFirst().prefix { $0 != UInt8(ascii: "/") })!
             do { group = try GroupName(groupText) } catch { throw HTTPRequestError(.badRequest, "bad group name '\(groupText)': \(error)") }
             fileText = path.dropFirst(groupText.utf8.count + 2)
         case 4:
