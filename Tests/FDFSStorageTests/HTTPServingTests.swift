@@ -10,14 +10,7 @@ import Testing
 /// /healthz.
 @Suite struct StorageHTTPTests {
     @Test func filesOverHTTPFromALiveGroup() async throws {
-        let cluster = try GroupCluster(storageCount: 2, basePort: ReplicationTests.basePort(), httpPortOffset: 4000)
-        do {
-            try await serve(cluster)
-        } catch {
-            await cluster.stopAll()
-            throw error
-        }
-        await cluster.stopAll()
+        try await ReplicationTests.withCluster(2, httpPortOffset: 4000) { try await serve($0) }
     }
 
     func serve(_ cluster: GroupCluster) async throws {
