@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "FDFSTracker",
             dependencies: [
-                "FDFSModel", "FDFSProtocol", "FDFSConfig", "FDFSServerCore", "FDFSClient", "FDFSFileSystem",
+                "FDFSModel", "FDFSProtocol", "FDFSConfig", "FDFSServerCore", "FDFSClient", "FDFSFileSystem", "FDFSHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

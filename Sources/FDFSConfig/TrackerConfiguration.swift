@@ -176,6 +176,9 @@ public struct TrackerConfiguration: ConfigurationFile, Hashable {
     public var idTypeInFilename: IDTypeInFilename = .ip
     public var trustStorageServerID = true
     public var storeSlaveFileUseLink = false
+    /// `http.server_port`: the tracker's HTTP port for `/healthz` (docs/http.md); 0, the
+    /// default, turns it off. C tracker samples set 8080 here.
+    public var httpServerPort = 0
     /// Unknown keys and adjusted values; the daemon should log them.
     public var warnings: [ConfigWarning] = []
 
@@ -244,9 +247,9 @@ public struct TrackerConfiguration: ConfigurationFile, Hashable {
             throw r.inconsistent("address_family", "IPv6 requires use_storage_id = true and id_type_in_filename = id")
         }
 
-        // The C tracker's built-in HTTP checker; our tracker has no HTTP side, but files that set
-        // these keys are valid.
-        r.accept(["http.server_port", "http.check_alive_interval", "http.check_alive_type", "http.check_alive_uri"])
+        httpServerPort = try r.int("http.server_port", default: 0, in: 0...65535)
+        // The C tracker's checker of storages' HTTP ports; files that set these keys are valid.
+        r.accept(["http.check_alive_interval", "http.check_alive_type", "http.check_alive_uri"])
         warnings = r.finish()
     }
 }

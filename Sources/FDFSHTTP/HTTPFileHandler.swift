@@ -1,4 +1,5 @@
 import FDFSModel
+import FDFSServerCore
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -14,13 +15,15 @@ final class HTTPFileHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     let settings: HTTPGatewaySettings
-    let source: any HTTPFileSource
+    let health: any HTTPHealthSource
+    let files: (any HTTPFileSource)?
     let logger: Logger
     var head: HTTPRequestHead?
 
-    init(settings: HTTPGatewaySettings, source: any HTTPFileSource, logger: Logger) {
+    init(settings: HTTPGatewaySettings, health: any HTTPHealthSource, files: (any HTTPFileSource)?, logger: Logger) {
         self.settings = settings
-        self.source = source
+        self.health = health
+        self.files = files
         self.logger = logger
     }
 
@@ -58,13 +61,16 @@ final class HTTPFileHandler: ChannelInboundHandler, RemovableChannelHandler {
             return simple(.methodNotAllowed, "only GET and HEAD are served", head: head, context: context, extra: [("Allow", "GET, HEAD")])
         }
         if head.uri == "/healthz" || head.uri.hasPrefix("/healthz?") {
-            return later(head, context: context, { [source] in await source.healthProblem() }) { handler, problem, context in
+            return later(head, context: context, { [health] in await health.healthProblem() }) { handler, problem, context in
                 if let problem {
                     handler.simple(.serviceUnavailable, problem, head: head, context: context)
                 } else {
                     handler.simple(.ok, "ok", head: head, context: context)
                 }
             }
+        }
+        guard let source = files else {
+            return simple(.notFound, "no files here: this daemon answers /healthz only", head: head, context: context)
         }
         let url: HTTPFileURL
         do {
@@ -83,9 +89,9 @@ final class HTTPFileHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             return simple(.forbidden, "anti-steal token refused: \(why)", head: head, context: context)
         }
-        guard let local = source.localPath(for: url) else { return redirect(url, head: head, context: context) }
+        guard let local = source.localPath(for: url) else { return redirect(url, source: source, head: head, context: context) }
         guard let file = OpenFile(path: local) else {
-            if errno == ENOENT || errno == ENOTDIR { return redirect(url, head: head, context: context) }
+            if errno == ENOENT || errno == ENOTDIR { return redirect(url, source: source, head: head, context: context) }
             let reason = String(cString: strerror(errno))
             logger.warning("HTTP cannot open a file", metadata: ["fdfs.path": "\(local)", "fdfs.error": "\(reason)"])
             return simple(.internalServerError, "cannot open the file: \(reason)", head: head, context: context)
@@ -96,7 +102,7 @@ final class HTTPFileHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// A file this storage does not hold: a 302 to a member that has it (asking once: a
     /// redirected request that misses again is a 404), else 404.
-    func redirect(_ url: HTTPFileURL, head: HTTPRequestHead, context: ChannelHandlerContext) {
+    func redirect(_ url: HTTPFileURL, source: any HTTPFileSource, head: HTTPRequestHead, context: ChannelHandlerContext) {
         guard url.parameters["redirect"] == nil else {
             return simple(.notFound, "file not found (this storage was named by a redirect and does not have it)", head: head, context: context)
         }
@@ -109,12 +115,14 @@ final class HTTPFileHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// Runs `work` off the event loop, then `then` back on it (requests behind this one wait:
-    /// NIO's pipelining assistance holds them until this response has ended).
+    /// Runs `work` in a task, then `then` on the event loop (requests behind this one wait:
+    /// NIO's pipelining assistance holds them until this response has ended). The task runs on
+    /// the connection's event loop too, as the FastDFS port's tasks do, so it waits for no
+    /// thread of Swift's cooperative pool.
     func later<T: Sendable>(_ head: HTTPRequestHead, context: ChannelHandlerContext, _ work: @escaping @Sendable () async -> T,
                             then: @escaping (HTTPFileHandler, T, ChannelHandlerContext) -> Void) {
         let promise = context.eventLoop.makePromise(of: T.self)
-        promise.completeWithTask(work)
+        Task(executorPreference: EventLoopTaskExecutor(context.eventLoop)) { promise.succeed(await work()) }
         promise.futureResult.assumeIsolated().whenSuccess { value in then(self, value, context) }
     }
 

@@ -9,8 +9,14 @@ public import ServiceLifecycle
 import Glibc
 #endif
 
-/// What the HTTP side needs from the daemon that runs it.
-public protocol HTTPFileSource: Sendable {
+/// What `/healthz` asks of the daemon.
+public protocol HTTPHealthSource: Sendable {
+    /// nil when the daemon is serving, else a one-line reason (`/healthz` answers 503 with it).
+    func healthProblem() async -> String?
+}
+
+/// What the file side of HTTP needs from a storage.
+public protocol HTTPFileSource: HTTPHealthSource {
     /// The storage's group: the group of the group-less URL form.
     var group: GroupName { get }
     /// Store paths of this storage (a URL's `Mxx` must be below it).
@@ -21,8 +27,6 @@ public protocol HTTPFileSource: Sendable {
     /// `host:port` of the HTTP side of a group member that has a file this storage does not
     /// hold (yet); nil when there is none.
     func redirectTarget(for url: HTTPFileURL) async -> String?
-    /// nil when the daemon is serving, else a one-line reason (`/healthz` answers 503 with it).
-    func healthProblem() async -> String?
 }
 
 /// The HTTP settings of a daemon.
@@ -58,15 +62,24 @@ public struct HTTPGatewaySettings: Sendable {
 /// (NIO's pipelining assistance); a connection idle for `networkTimeout` is closed.
 public actor HTTPGateway: Service {
     public nonisolated let settings: HTTPGatewaySettings
-    let source: any HTTPFileSource
+    let health: any HTTPHealthSource
+    let files: (any HTTPFileSource)?
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
     private let listening: EventLoopPromise<SocketAddress>
 
+    /// A storage's gateway: files and `/healthz`.
     public init(settings: HTTPGatewaySettings, source: any HTTPFileSource,
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+        self.init(settings: settings, health: source, files: source, eventLoopGroup: eventLoopGroup, logger: logger)
+    }
+
+    /// `files` nil: a daemon with no files (the tracker) answers `/healthz` and 404 to the rest.
+    public init(settings: HTTPGatewaySettings, health: any HTTPHealthSource, files: (any HTTPFileSource)?,
+                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
         self.settings = settings
-        self.source = source
+        self.health = health
+        self.files = files
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.listening = eventLoopGroup.any().makePromise(of: SocketAddress.self)
@@ -79,9 +92,22 @@ public actor HTTPGateway: Service {
         try await listening.futureResult.get()
     }
 
+    /// `run()`, with a port that cannot be opened logged as an error instead of thrown: the
+    /// daemon's FastDFS port matters more, and C configuration files often name an HTTP port
+    /// that nginx already holds.
+    public func runOrLog(_ logger: Logger) async {
+        do {
+            try await run()
+        } catch {
+            logger.error("HTTP port not opened; nothing is served over HTTP (set http.server_port to a free port, or 0 for no HTTP)",
+                         metadata: ["fdfs.http_port": "\(settings.port)", "fdfs.error": "\(error)"])
+        }
+    }
+
     public func run() async throws {
         let settings = self.settings
-        let source = self.source
+        let health = self.health
+        let files = self.files
         let logger = self.logger
         let timeout = TimeAmount(settings.networkTimeout)
         let channel: any Channel
@@ -104,7 +130,7 @@ public actor HTTPGateway: Service {
                         // NIO's outbound header validation is skipped (about 9 % of a small GET).
                         try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true,
                                                                  withOutboundHeaderValidation: false)
-                        try pipeline.addHandler(HTTPFileHandler(settings: settings, source: source, logger: logger))
+                        try pipeline.addHandler(HTTPFileHandler(settings: settings, health: health, files: files, logger: logger))
                     }
                 }
                 .bind(host: settings.host, port: settings.port).get()

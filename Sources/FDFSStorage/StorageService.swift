@@ -137,13 +137,7 @@ public struct StorageService: Service {
             try await withThrowingDiscardingTaskGroup { tasks in
                 tasks.addTask { try await server.run() }
                 if let gateway {
-                    tasks.addTask {
-                        do {
-                            try await gateway.run()
-                        } catch {
-                            throw StorageStartupError(description: "HTTP port \(c.http.port): \(error) (set http.server_port = 0 to turn HTTP off, or pick a free port)")
-                        }
-                    }
+                    tasks.addTask { await gateway.runOrLog(logger) }
                 }
                 // sync_stat_file_interval: storage_stat.dat is rewritten when something changed.
                 tasks.addTask { await keeper.run(every: .seconds(c.syncStatFileIntervalSeconds), logger: logger) }

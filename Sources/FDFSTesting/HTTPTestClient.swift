@@ -62,8 +62,12 @@ public final class HTTPTestConnection {
     public func request(_ method: String = "GET", _ target: String, headers: [(String, String)] = []) throws -> HTTPTestResponse {
         var text = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         for (n, v) in headers { text += "\(n): \(v)\r\n" }
-        try send(text + "\r\n")
-        return try readResponse(toHead: method == "HEAD")
+        do {
+            try send(text + "\r\n")
+            return try readResponse(toHead: method == "HEAD")
+        } catch {
+            throw HTTPTestError("\(method) \(target): \(error)")
+        }
     }
 
     /// The next response; a response to HEAD, a 304 and a 1xx carry no body whatever their

@@ -2,6 +2,7 @@ public import FDFSConfig
 public import FDFSServerCore
 public import Logging
 public import ServiceLifecycle
+import FDFSHTTP
 import FDFSProtocol
 import NIOCore
 #if canImport(Glibc)
@@ -17,6 +18,8 @@ public struct TrackerService: Service {
     public let core: TrackerCore
     public let server: FDFSServer<TrackerConnectionHandler>
     let relationship: TrackerRelationship
+    /// The HTTP port (`/healthz`), when `http.server_port` is set.
+    var gateway: HTTPGateway?
     let checkInterval: Duration
     let saveInterval: Duration
     let logger: Logger
@@ -41,8 +44,14 @@ public struct TrackerService: Service {
                                           role: .tracker, limits: FDFSLimits(maxBufferedBodyBytes: max(64 * 1024, c.buffSizeBytes) - FDFSHeader.size))
         var timing = TrackerRelationship.Timing()
         timing.connectTimeoutSeconds = Int64(c.connectTimeoutSeconds)
-        return TrackerService(core: core, settings: settings, checkActiveIntervalSeconds: c.checkActiveIntervalSeconds, logger: logger,
-                              relationshipTiming: timing)
+        var service = TrackerService(core: core, settings: settings, checkActiveIntervalSeconds: c.checkActiveIntervalSeconds, logger: logger,
+                                     relationshipTiming: timing)
+        if c.httpServerPort > 0 {
+            let http = HTTPGatewaySettings(host: c.bindAddresses.first ?? "0.0.0.0", port: c.httpServerPort, maxConnections: c.maxConnections,
+                                           allowedHosts: try AllowedHosts(c.allowHosts), networkTimeout: .seconds(c.networkTimeoutSeconds))
+            service.gateway = HTTPGateway(settings: http, health: TrackerHealth(core: core), files: nil, logger: logger)
+        }
+        return service
     }
 
     public func run() async throws {
@@ -56,6 +65,9 @@ public struct TrackerService: Service {
             group.addTask { await periodic(every: checkInterval) { await core.checkLiveness() } }
             group.addTask { await relationship.run() }
             group.addTask { await periodic(every: saveInterval) { await core.saveAll() } }
+            if let gateway {
+                group.addTask { await gateway.runOrLog(logger) }
+            }
         }
         await core.saveAll()
         logger.info("tracker stopped; data files saved")
@@ -77,4 +89,20 @@ public struct TrackerService: Service {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return Int64(ts.tv_sec)
+}
+
+/// `/healthz` of a tracker: serving once it accepts connections; with other trackers known,
+/// only once it knows the leader (itself or another).
+struct TrackerHealth: HTTPHealthSource {
+    let core: TrackerCore
+
+    func healthProblem() async -> String? {
+        let (others, isLeader, leader) = core.shared.lock.withLock {
+            (core.shared.value.trackers.count, core.shared.value.isLeader, core.shared.value.leader)
+        }
+        if others > 1 && !isLeader && leader == nil {
+            return "no leader known among \(others) trackers yet"
+        }
+        return nil
+    }
 }

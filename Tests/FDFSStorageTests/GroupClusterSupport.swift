@@ -21,10 +21,12 @@ final class GroupCluster: @unchecked Sendable {
 
     /// HTTP ports of the storages (empty when HTTP is off).
     let httpPorts: [Int]
+    /// The tracker's HTTP port (`/healthz`), nil when HTTP is off.
+    var trackerHTTPPort: Int? { httpPorts.isEmpty ? nil : trackerPort + httpPorts[0] - storagePorts[0] }
 
     /// Writes the configuration of `storageCount` storages and starts the tracker (storages
     /// start with `start(_:)`). Ports: `basePort` for the tracker, the next ones for storages;
-    /// with `httpPortOffset`, each storage serves HTTP on its port plus that offset.
+    /// with `httpPortOffset`, each storage (and the tracker) serves HTTP on its port plus that offset.
     init(storageCount: Int, basePort: Int, httpPortOffset: Int? = nil) throws {
         directory = try temporaryDirectory()
         trackerPort = basePort
@@ -40,7 +42,7 @@ final class GroupCluster: @unchecked Sendable {
         let trackerConf = try DaemonCluster.override(String(contentsOf: conf.appendingPathComponent("tracker.conf"), encoding: .utf8), [
             "bind_addr": "127.0.0.1", "port": "\(trackerPort)", "base_path": directory + "/tracker",
             "reserved_storage_space": "1%", "use_storage_id": "true", "storage_ids_filename": directory + "/storage_ids.conf",
-            "id_type_in_filename": "id",
+            "id_type_in_filename": "id", "http.server_port": httpPortOffset.map { "\(basePort + $0)" } ?? "0",
         ])
         try trackerConf.write(toFile: directory + "/tracker.conf", atomically: true, encoding: .utf8)
         let sample = try String(contentsOf: conf.appendingPathComponent("storage.conf"), encoding: .utf8)

@@ -17,7 +17,9 @@ import Testing
         try cluster.start(0)
         try cluster.start(1)
         try await cluster.waitUntilActive([0, 1])
-        for port in cluster.httpPorts { try await waitForHealth(port, cluster) }
+        for port in cluster.httpPorts + [cluster.trackerHTTPPort!] { try await waitForHealth(port, cluster) }
+        let trackerFile = try HTTPTestConnection(port: cluster.trackerHTTPPort!).request("GET", "/group1/M00/00/00/x.txt")
+        #expect(trackerFile.status == 404)  // a tracker serves no files
 
         var rng = SeededRandomNumberGenerator(seed: 81)
         let bytes = rng.bytes(300_000)
