@@ -1,6 +1,17 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Runs blocking work (synchronous sockets, child processes, sleeps) on a thread of its own.
+/// A test must never block one of the few threads of Swift's cooperative pool: every other
+/// test's tasks in the process wait for them (on 2 cores there are 2), and unrelated tests
+/// then miss their timeouts.
+public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
 
 /// One HTTP/1.1 response as a test reads it off the wire.
 public struct HTTPTestResponse: Sendable {
@@ -22,7 +33,9 @@ public struct HTTPTestError: Error, CustomStringConvertible {
 /// A blocking HTTP/1.1 client over one TCP connection to 127.0.0.1, for tests: it writes
 /// requests exactly as given and reads responses by their Content-Length, so keep-alive,
 /// pipelining and malformed requests can all be tried. Every read times out after 10 s.
-public final class HTTPTestConnection {
+/// From async code use the `async` forms (`fetch`, `sendAsync`, ...), which block a thread of
+/// their own (`onOwnThread`); one connection is used by one caller at a time.
+public final class HTTPTestConnection: @unchecked Sendable {
     let fd: Int32
     var buffer: [UInt8] = []
 
@@ -135,6 +148,29 @@ public final class HTTPTestConnection {
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
         guard n > 0 else { throw HTTPTestError(n == 0 ? "connection closed by the server" : "read: errno \(errno)") }
         buffer += chunk[..<n]
+    }
+}
+
+extension HTTPTestConnection {
+    /// `request` on a thread of its own.
+    public func fetch(_ method: String = "GET", _ target: String, headers: [(String, String)] = []) async throws -> HTTPTestResponse {
+        let headers = headers.map { [$0.0, $0.1] }
+        return try await onOwnThread { try self.request(method, target, headers: headers.map { ($0[0], $0[1]) }) }
+    }
+
+    public func sendAsync(_ text: String) async throws { try await onOwnThread { try self.send(text) } }
+
+    public func readResponseAsync(toHead: Bool = false, discardBody: Bool = false) async throws -> HTTPTestResponse {
+        try await onOwnThread { try self.readResponse(toHead: toHead, discardBody: discardBody) }
+    }
+
+    public func readSomeAsync(_ count: Int) async throws -> [UInt8] { try await onOwnThread { try self.readSome(count) } }
+
+    public func closedByServerAsync() async throws -> Bool { try await onOwnThread { self.closedByServer() } }
+
+    /// A connection, made on a thread of its own.
+    public static func open(port: Int) async throws -> HTTPTestConnection {
+        try await onOwnThread { try HTTPTestConnection(port: port) }
     }
 }
 

@@ -45,8 +45,8 @@ func put(_ root: String, _ name: String = sampleName, _ bytes: [UInt8] = content
     @Test func getHeadAndValidators() async throws {
         try await withGateway { port, root in
             try put(root)
-            let c = try HTTPTestConnection(port: port)
-            let r = try c.request("GET", "/group1/" + sampleName)
+            let c = try await HTTPTestConnection.open(port: port)
+            let r = try await c.fetch("GET", "/group1/" + sampleName)
             #expect(r.status == 200 && r.body == content)
             #expect(r.header("Content-Type") == "text/plain")
             #expect(r.header("Content-Length") == "100000")
@@ -55,14 +55,14 @@ func put(_ root: String, _ name: String = sampleName, _ bytes: [UInt8] = content
             #expect(r.header("ETag") == "\"2f9bcee-186a0\"")
             let created = try RemoteFilename(parsing: sampleName).block.createTimestamp
             #expect(r.header("Last-Modified") == HTTPDate.format(Int64(created)))
-            let h = try c.request("HEAD", "/" + sampleName)
+            let h = try await c.fetch("HEAD", "/" + sampleName)
             #expect(h.status == 200 && h.body.isEmpty && h.header("Content-Length") == "100000")
-            #expect(try c.request("GET", "/" + sampleName, headers: [("If-None-Match", r.header("ETag")!)]).status == 304)
-            #expect(try c.request("GET", "/" + sampleName, headers: [("If-None-Match", "\"other\", W/" + r.header("ETag")!)]).status == 304)
-            #expect(try c.request("GET", "/" + sampleName, headers: [("If-None-Match", "\"other\"")]).status == 200)
-            #expect(try c.request("GET", "/" + sampleName, headers: [("If-Modified-Since", r.header("Last-Modified")!)]).status == 304)
-            #expect(try c.request("GET", "/" + sampleName, headers: [("If-Modified-Since", HTTPDate.format(Int64(created) - 1))]).status == 200)
-            let d = try c.request("GET", "/" + sampleName + "?filename=report%20%C3%A9t%C3%A9.txt")
+            #expect(try await c.fetch("GET", "/" + sampleName, headers: [("If-None-Match", r.header("ETag")!)]).status == 304)
+            #expect(try await c.fetch("GET", "/" + sampleName, headers: [("If-None-Match", "\"other\", W/" + r.header("ETag")!)]).status == 304)
+            #expect(try await c.fetch("GET", "/" + sampleName, headers: [("If-None-Match", "\"other\"")]).status == 200)
+            #expect(try await c.fetch("GET", "/" + sampleName, headers: [("If-Modified-Since", r.header("Last-Modified")!)]).status == 304)
+            #expect(try await c.fetch("GET", "/" + sampleName, headers: [("If-Modified-Since", HTTPDate.format(Int64(created) - 1))]).status == 200)
+            let d = try await c.fetch("GET", "/" + sampleName + "?filename=report%20%C3%A9t%C3%A9.txt")
             #expect(d.header("Content-Disposition") == "attachment; filename=\"report _t_.txt\"; filename*=UTF-8''report%20%C3%A9t%C3%A9.txt")
         }
     }
@@ -70,23 +70,23 @@ func put(_ root: String, _ name: String = sampleName, _ bytes: [UInt8] = content
     @Test func ranges() async throws {
         try await withGateway { port, root in
             try put(root)
-            let c = try HTTPTestConnection(port: port)
-            func check(_ range: String, _ lower: Int, _ upper: Int) throws {
-                let r = try c.request("GET", "/group1/" + sampleName, headers: [("Range", range)])
+            let c = try await HTTPTestConnection.open(port: port)
+            func check(_ range: String, _ lower: Int, _ upper: Int) async throws {
+                let r = try await c.fetch("GET", "/group1/" + sampleName, headers: [("Range", range)])
                 #expect(r.status == 206, "\(range)")
                 #expect(r.header("Content-Range") == "bytes \(lower)-\(upper)/100000", "\(range)")
                 #expect(r.body == Array(content[lower...upper]), "\(range)")
             }
-            try check("bytes=0-9", 0, 9)
-            try check("bytes=50000-50099", 50000, 50099)
-            try check("bytes=-100", 99900, 99999)
-            try check("bytes=99000-", 99000, 99999)
-            try check("bytes=99990-200000", 99990, 99999)
-            let past = try c.request("GET", "/group1/" + sampleName, headers: [("Range", "bytes=100000-")])
+            try await check("bytes=0-9", 0, 9)
+            try await check("bytes=50000-50099", 50000, 50099)
+            try await check("bytes=-100", 99900, 99999)
+            try await check("bytes=99000-", 99000, 99999)
+            try await check("bytes=99990-200000", 99990, 99999)
+            let past = try await c.fetch("GET", "/group1/" + sampleName, headers: [("Range", "bytes=100000-")])
             #expect(past.status == 416 && past.header("Content-Range") == "bytes */100000" && past.body.isEmpty)
-            let many = try c.request("GET", "/group1/" + sampleName, headers: [("Range", "bytes=0-1,5-6")])
+            let many = try await c.fetch("GET", "/group1/" + sampleName, headers: [("Range", "bytes=0-1,5-6")])
             #expect(many.status == 200 && many.body == content)
-            let stale = try c.request("GET", "/group1/" + sampleName, headers: [("Range", "bytes=0-9"), ("If-Range", "\"old\"")])
+            let stale = try await c.fetch("GET", "/group1/" + sampleName, headers: [("Range", "bytes=0-9"), ("If-Range", "\"old\"")])
             #expect(stale.status == 200 && stale.body.count == 100_000)
         }
     }
@@ -94,34 +94,34 @@ func put(_ root: String, _ name: String = sampleName, _ bytes: [UInt8] = content
     @Test func badRequestsGetCleanErrorsAndTheConnectionLives() async throws {
         try await withGateway { port, root in
             try put(root)
-            let c = try HTTPTestConnection(port: port)
-            #expect(try c.request("GET", "/group1/M00/00/00/..%2F..%2Fetc%2Fpasswd").status == 400)
-            #expect(try c.request("GET", "/group1/M00/../../../../etc/passwd").status == 400)
-            #expect(try c.request("GET", "/group1/M00/00/00/abc.txt").status == 400)
-            #expect(try c.request("GET", "/nothing-here").status == 404)
-            let post = try c.request("POST", "/group1/" + sampleName, headers: [("Content-Length", "0")])
+            let c = try await HTTPTestConnection.open(port: port)
+            #expect(try await c.fetch("GET", "/group1/M00/00/00/..%2F..%2Fetc%2Fpasswd").status == 400)
+            #expect(try await c.fetch("GET", "/group1/M00/../../../../etc/passwd").status == 400)
+            #expect(try await c.fetch("GET", "/group1/M00/00/00/abc.txt").status == 400)
+            #expect(try await c.fetch("GET", "/nothing-here").status == 404)
+            let post = try await c.fetch("POST", "/group1/" + sampleName, headers: [("Content-Length", "0")])
             #expect(post.status == 405 && post.header("Allow") == "GET, HEAD")
-            #expect(try c.request("DELETE", "/group1/" + sampleName).status == 405)
-            #expect(try c.request("GET", "/group1/" + sampleName).body == content)  // still served on the same connection
+            #expect(try await c.fetch("DELETE", "/group1/" + sampleName).status == 405)
+            #expect(try await c.fetch("GET", "/group1/" + sampleName).body == content)  // still served on the same connection
             // A file nobody has: 404; one another member has: 302 there, once.
-            #expect(try c.request("GET", "/group1/M00/00/00/fwAAH2sBediAVdnlAAAADwL5vO4982.txt").status == 404)
+            #expect(try await c.fetch("GET", "/group1/M00/00/00/fwAAH2sBediAVdnlAAAADwL5vO4982.txt").status == 404)
             let elsewhere = "/group1/M00/00/00/fwAAH2sBediAVdnlAAAADwL5vOelsewhere.txt"
-            let moved = try c.request("GET", elsewhere + "?filename=x.txt")
+            let moved = try await c.fetch("GET", elsewhere + "?filename=x.txt")
             #expect(moved.status == 302 && moved.header("Location") == "http://127.0.0.9:8080" + elsewhere + "?filename=x.txt&redirect=1")
-            #expect(try c.request("GET", elsewhere + "?redirect=1").status == 404)
-            #expect(try c.request("GET", "/healthz").body == Array("ok\n".utf8))
+            #expect(try await c.fetch("GET", elsewhere + "?redirect=1").status == 404)
+            #expect(try await c.fetch("GET", "/healthz").body == Array("ok\n".utf8))
             // A header over NIO's limit (80 KiB): 400 and the connection closed. The close can
             // reset the connection before the 400 is read (the server leaves the rest unread).
-            let huge = try HTTPTestConnection(port: port)
-            try? huge.send("GET /" + sampleName + " HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 100_000) + "\r\n\r\n")
-            let refused = try? huge.readResponse()
+            let huge = try await HTTPTestConnection.open(port: port)
+            try? await huge.sendAsync("GET /" + sampleName + " HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 100_000) + "\r\n\r\n")
+            let refused = try? await huge.readResponseAsync()
             #expect(refused == nil || refused?.status == 400)
-            #expect(huge.closedByServer())
+            #expect(try await huge.closedByServerAsync())
             // Garbage instead of HTTP.
-            let junk = try HTTPTestConnection(port: port)
-            try junk.send("\u{01}\u{02}\u{03} nonsense\r\n\r\n")
-            #expect(try junk.readResponse().status == 400)
-            #expect(try HTTPTestConnection(port: port).request("GET", "/" + sampleName).body == content)
+            let junk = try await HTTPTestConnection.open(port: port)
+            try await junk.sendAsync("\u{01}\u{02}\u{03} nonsense\r\n\r\n")
+            #expect(try await junk.readResponseAsync().status == 400)
+            #expect(try await HTTPTestConnection.open(port: port).fetch("GET", "/" + sampleName).body == content)
         }
     }
 
@@ -129,24 +129,24 @@ func put(_ root: String, _ name: String = sampleName, _ bytes: [UInt8] = content
         let token = AntiStealToken(secretKey: "s3cret", ttlSeconds: 600)
         try await withGateway(token: token) { port, root in
             try put(root)
-            let c = try HTTPTestConnection(port: port)
+            let c = try await HTTPTestConnection.open(port: port)
             let now = Int64(Date().timeIntervalSince1970)
             let withGroup = AntiStealToken.make(fileID: "group1/" + sampleName, secretKey: "s3cret", timestamp: now)
             let withoutGroup = AntiStealToken.make(fileID: sampleName, secretKey: "s3cret", timestamp: now)
-            #expect(try c.request("GET", "/group1/" + sampleName + "?token=\(withGroup)&ts=\(now)").status == 200)
-            #expect(try c.request("GET", "/" + sampleName + "?token=\(withoutGroup)&ts=\(now)").status == 200)
+            #expect(try await c.fetch("GET", "/group1/" + sampleName + "?token=\(withGroup)&ts=\(now)").status == 200)
+            #expect(try await c.fetch("GET", "/" + sampleName + "?token=\(withoutGroup)&ts=\(now)").status == 200)
             let old = now - 601
             let expired = AntiStealToken.make(fileID: sampleName, secretKey: "s3cret", timestamp: old)
-            #expect(try c.request("GET", "/" + sampleName + "?token=\(expired)&ts=\(old)").status == 403)
-            #expect(try c.request("GET", "/" + sampleName + "?token=\(withoutGroup)&ts=\(now + 1)").status == 403)
-            #expect(try c.request("GET", "/" + sampleName).status == 403)
+            #expect(try await c.fetch("GET", "/" + sampleName + "?token=\(expired)&ts=\(old)").status == 403)
+            #expect(try await c.fetch("GET", "/" + sampleName + "?token=\(withoutGroup)&ts=\(now + 1)").status == 403)
+            #expect(try await c.fetch("GET", "/" + sampleName).status == 403)
         }
         let fail = FileManager.default.temporaryDirectory.appendingPathComponent("fdfs-denied-\(UUID().uuidString).png").path
         try Data("denied".utf8).write(to: URL(fileURLWithPath: fail))
         defer { try? FileManager.default.removeItem(atPath: fail) }
         try await withGateway(token: token, failFile: fail) { port, root in
             try put(root)
-            let r = try HTTPTestConnection(port: port).request("GET", "/" + sampleName + "?token=00000000000000000000000000000000&ts=0")
+            let r = try await HTTPTestConnection.open(port: port).fetch("GET", "/" + sampleName + "?token=00000000000000000000000000000000&ts=0")
             #expect(r.status == 200 && r.body == Array("denied".utf8) && r.header("Content-Type") == "image/png")
         }
     }
@@ -154,27 +154,30 @@ func put(_ root: String, _ name: String = sampleName, _ bytes: [UInt8] = content
     @Test func tenThousandRequestsOnOneKeepAliveConnectionPipelined() async throws {
         try await withGateway { port, root in
             try put(root, sampleName, Array(content[..<4096]))
-            let c = try HTTPTestConnection(port: port)
+            let c = try await HTTPTestConnection.open(port: port)
             let request = "GET /group1/\(sampleName) HTTP/1.1\r\nHost: x\r\n\r\n"
-            var ok = 0
-            for _ in 0..<100 {
-                try c.send(String(repeating: request, count: 100))  // 100 pipelined requests at a time
-                for _ in 0..<100 where try c.readResponse(discardBody: true).status == 200 { ok += 1 }
+            let ok = try await onOwnThread {
+                var ok = 0
+                for _ in 0..<100 {
+                    try c.send(String(repeating: request, count: 100))  // 100 pipelined requests at a time
+                    for _ in 0..<100 where try c.readResponse(discardBody: true).status == 200 { ok += 1 }
+                }
+                return ok
             }
             #expect(ok == 10_000)
             // HTTP/1.0 without keep-alive: answered, then closed.
-            try c.send("GET /group1/\(sampleName) HTTP/1.0\r\n\r\n")
-            let last = try c.readResponse()
+            try await c.sendAsync("GET /group1/\(sampleName) HTTP/1.0\r\n\r\n")
+            let last = try await c.readResponseAsync()
             #expect(last.status == 200 && last.body.count == 4096 && last.header("Connection") == "close")
-            #expect(c.closedByServer())
+            #expect(try await c.closedByServerAsync())
         }
     }
 
     @Test func idleConnectionsAreClosed() async throws {
         try await withGateway(networkTimeout: .seconds(1)) { port, _ in
-            let c = try HTTPTestConnection(port: port)
-            try c.send("GET /healthz HTTP/1.1\r\n")  // half a request, then nothing
-            #expect(c.closedByServer())  // the network timeout (1 s here)
+            let c = try await HTTPTestConnection.open(port: port)
+            try await c.sendAsync("GET /healthz HTTP/1.1\r\n")  // half a request, then nothing
+            #expect(try await c.closedByServerAsync())  // the network timeout (1 s here)
         }
     }
 }

@@ -18,7 +18,7 @@ import Testing
         try cluster.start(1)
         try await cluster.waitUntilActive([0, 1])
         for port in cluster.httpPorts + [cluster.trackerHTTPPort!] { try await waitForHealth(port, cluster) }
-        let trackerFile = try HTTPTestConnection(port: cluster.trackerHTTPPort!).request("GET", "/group1/M00/00/00/x.txt")
+        let trackerFile = try await HTTPTestConnection.open(port: cluster.trackerHTTPPort!).fetch("GET", "/group1/M00/00/00/x.txt")
         #expect(trackerFile.status == 404)  // a tracker serves no files
 
         var rng = SeededRandomNumberGenerator(seed: 81)
@@ -29,24 +29,24 @@ import Testing
         try await cluster.waitForFiles([name: (Int64(bytes.count), CRC32.checksum(bytes))], on: 1)
 
         let http0 = cluster.httpPorts[0], http1 = cluster.httpPorts[1]
-        let c = try HTTPTestConnection(port: http0)
-        let whole = try c.request("GET", "/group1/" + name)
+        let c = try await HTTPTestConnection.open(port: http0)
+        let whole = try await c.fetch("GET", "/group1/" + name)
         #expect(whole.status == 200 && whole.body == bytes)
         #expect(whole.header("ETag") != nil && whole.header("Last-Modified") != nil && whole.header("Accept-Ranges") == "bytes")
-        #expect(try c.request("GET", "/" + name).body == bytes)
-        #expect(try c.request("HEAD", "/group1/" + name).header("Content-Length") == "300000")
-        let part = try c.request("GET", "/group1/" + name, headers: [("Range", "bytes=1000-1999")])
+        #expect(try await c.fetch("GET", "/" + name).body == bytes)
+        #expect(try await c.fetch("HEAD", "/group1/" + name).header("Content-Length") == "300000")
+        let part = try await c.fetch("GET", "/group1/" + name, headers: [("Range", "bytes=1000-1999")])
         #expect(part.status == 206 && part.body == Array(bytes[1000...1999]))
-        #expect(try c.request("GET", "/group1/" + name, headers: [("If-None-Match", whole.header("ETag")!)]).status == 304)
-        #expect(try HTTPTestConnection(port: http1).request("GET", "/group1/" + name).body == bytes)  // the replica serves too
+        #expect(try await c.fetch("GET", "/group1/" + name, headers: [("If-None-Match", whole.header("ETag")!)]).status == 304)
+        #expect(try await HTTPTestConnection.open(port: http1).fetch("GET", "/group1/" + name).body == bytes)  // the replica serves too
 
         // Clients we did not write.
         let url = "http://127.0.0.1:\(http0)/group1/\(name)"
-        let curl = try run("curl", ["-s", "-f", "-o", "-", url])
+        let curl = try await run("curl", ["-s", "-f", "-o", "-", url])
         #expect(curl.status == 0 && Array(curl.output) == bytes)
-        let curlRange = try run("curl", ["-s", "-f", "-r", "-100", "-o", "-", url])
+        let curlRange = try await run("curl", ["-s", "-f", "-r", "-100", "-o", "-", url])
         #expect(Array(curlRange.output) == Array(bytes.suffix(100)))
-        let python = try run("python3", ["-c", """
+        let python = try await run("python3", ["-c", """
             import sys, urllib.request, zlib
             r = urllib.request.urlopen(sys.argv[1])
             body = r.read()
@@ -58,19 +58,19 @@ import Testing
         // a 302 to the one that has it, and following it gives the bytes.
         let rf = try RemoteFilename(parsing: name)
         try FileManager.default.removeItem(atPath: cluster.storePath(1) + "/" + rf.relativePath)
-        let moved = try HTTPTestConnection(port: http1).request("GET", "/group1/" + name + "?filename=a.txt")
+        let moved = try await HTTPTestConnection.open(port: http1).fetch("GET", "/group1/" + name + "?filename=a.txt")
         #expect(moved.status == 302)
         #expect(moved.header("Location") == "http://127.0.0.1:\(http0)/group1/\(name)?filename=a.txt&redirect=1")
-        let followed = try run("curl", ["-s", "-f", "-L", "-o", "-", "http://127.0.0.1:\(http1)/\(name)"])
+        let followed = try await run("curl", ["-s", "-f", "-L", "-o", "-", "http://127.0.0.1:\(http1)/\(name)"])
         #expect(followed.status == 0 && Array(followed.output) == bytes)
-        #expect(try HTTPTestConnection(port: http1).request("GET", "/group1/" + name + "?redirect=1").status == 404)
+        #expect(try await HTTPTestConnection.open(port: http1).fetch("GET", "/group1/" + name + "?redirect=1").status == 404)
 
-        try bigFileKeepsMemoryFlat(cluster, near: name)
+        try await bigFileKeepsMemoryFlat(cluster, near: name)
     }
 
     /// A 1 GiB file (sparse, put straight into the store path) read whole, and by a reader
     /// that takes 1 KiB a second: the storage's resident memory stays under 100 MiB.
-    func bigFileKeepsMemoryFlat(_ cluster: GroupCluster, near name: String) throws {
+    func bigFileKeepsMemoryFlat(_ cluster: GroupCluster, near name: String) async throws {
         var rf = try RemoteFilename(parsing: name)
         let bigName = rf.text.replacingOccurrences(of: ".txt", with: ".bin")
         rf = try RemoteFilename(parsing: bigName)
@@ -81,17 +81,17 @@ import Testing
         try handle.close()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let pid = cluster.storages[0]!.processIdentifier
-        let c = try HTTPTestConnection(port: cluster.httpPorts[0])
-        try c.send("GET /group1/\(bigName) HTTP/1.1\r\nHost: x\r\n\r\n")
-        let r = try c.readResponse(discardBody: true)
+        let c = try await HTTPTestConnection.open(port: cluster.httpPorts[0])
+        try await c.sendAsync("GET /group1/\(bigName) HTTP/1.1\r\nHost: x\r\n\r\n")
+        let r = try await c.readResponseAsync(discardBody: true)
         #expect(r.status == 200 && r.header("Content-Length") == "\(1 << 30)")
         #expect(residentMiB(pid) < 100, "storage RSS \(residentMiB(pid)) MiB after serving 1 GiB")
         // A slow reader: 1 KiB a second for 3 s while the storage holds the rest back.
-        let slow = try HTTPTestConnection(port: cluster.httpPorts[0])
-        try slow.send("GET /group1/\(bigName) HTTP/1.1\r\nHost: x\r\n\r\n")
+        let slow = try await HTTPTestConnection.open(port: cluster.httpPorts[0])
+        try await slow.sendAsync("GET /group1/\(bigName) HTTP/1.1\r\nHost: x\r\n\r\n")
         for _ in 0..<3 {
-            _ = try slow.readSome(1024)
-            Thread.sleep(forTimeInterval: 1)
+            _ = try await slow.readSomeAsync(1024)
+            try await Task.sleep(for: .seconds(1))
             #expect(residentMiB(pid) < 100, "storage RSS \(residentMiB(pid)) MiB with a slow reader")
         }
     }
@@ -107,7 +107,7 @@ import Testing
         let deadline = ContinuousClock.now + .seconds(30)
         var last = ""
         while ContinuousClock.now < deadline {
-            if let r = try? HTTPTestConnection(port: port).request("GET", "/healthz") {
+            if let r = try? await HTTPTestConnection.open(port: port).fetch("GET", "/healthz") {
                 if r.status == 200 { return }
                 last = "\(r.status) " + String(decoding: r.body, as: UTF8.self)
             }
@@ -116,8 +116,12 @@ import Testing
         throw DaemonError("/healthz on port \(port) not 200 within 30 s (last: \(last))\n" + cluster.logs())
     }
 
-    /// Runs a program found on PATH; its standard output and exit status.
-    func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: Data) {
+    /// Runs a program found on PATH (on a thread of its own); its standard output and exit status.
+    func run(_ program: String, _ arguments: [String]) async throws -> (status: Int32, output: Data) {
+        try await onOwnThread { try Self.runBlocking(program, arguments) }
+    }
+
+    static func runBlocking(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: Data) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [program] + arguments
