@@ -130,9 +130,11 @@ final class GroupCluster: @unchecked Sendable {
     /// Waits until `condition` holds for the tracker's statuses; fails with the logs after `timeout`.
     func waitForStatuses(_ what: String, timeout: Duration = .seconds(60), _ condition: ([String: StorageStatus]) -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
+        // Checked once more after the deadline: a starved task may wake up past it.
+        while true {
             try checkRunning()
             if condition(await statuses()) { return }
+            if ContinuousClock.now >= deadline { break }
             try await Task.sleep(for: .milliseconds(200))
         }
         throw DaemonError("\(what) not reached within \(timeout); statuses \(await statuses())\n" + logs())
@@ -173,7 +175,8 @@ final class GroupCluster: @unchecked Sendable {
         let deadline = start + timeout
         var missing = Set(files.keys)
         var wrong: [String] = []
-        while ContinuousClock.now < deadline {
+        // Checked once more after the deadline: a starved task may wake up past it.
+        while true {
             try checkRunning()
             wrong = []
             if let client = try? await client(i) {
@@ -189,6 +192,7 @@ final class GroupCluster: @unchecked Sendable {
                 await client.close()
             }
             if missing.isEmpty { return (ContinuousClock.now - start).seconds }
+            if ContinuousClock.now >= deadline { break }
             try await Task.sleep(for: .milliseconds(300))
         }
         throw DaemonError("storage \(ids[i]): \(missing.count) of \(files.count) files missing or different after \(timeout) "
@@ -199,7 +203,8 @@ final class GroupCluster: @unchecked Sendable {
     func waitForAbsence(_ names: [String], on i: Int, timeout: Duration = .seconds(60)) async throws {
         let deadline = ContinuousClock.now + timeout
         var present = names
-        while ContinuousClock.now < deadline {
+        // Checked once more after the deadline: a starved task may wake up past it.
+        while true {
             if let client = try? await client(i) {
                 var still: [String] = []
                 for name in present {
@@ -209,6 +214,7 @@ final class GroupCluster: @unchecked Sendable {
                 present = still
             }
             if present.isEmpty { return }
+            if ContinuousClock.now >= deadline { break }
             try await Task.sleep(for: .milliseconds(300))
         }
         throw DaemonError("storage \(ids[i]) still has \(present)\n" + logs())
