@@ -203,7 +203,8 @@ let package = Package(
         ),
         .testTarget(
             name: "FDFSHTTPTests",
-            dependencies: ["FDFSHTTP", "FDFSModel", "FDFSTesting", "FDFSServerCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FDFSHTTP", "FDFSModel", "FDFSTesting", "FDFSServerCore", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(name: "FDFSConfigTests", dependencies: ["FDFSConfig", "FDFSModel", "FDFSTesting"], swiftSettings: strict),

@@ -3,6 +3,7 @@ import FDFSServerCore
 import FDFSTesting
 import Foundation
 import Logging
+import NIOPosix
 import Testing
 @testable import FDFSHTTP
 
@@ -28,11 +29,24 @@ func withGateway<T>(token: AntiStealToken? = nil, failFile: String? = nil, netwo
     defer { try? FileManager.default.removeItem(atPath: root) }
     let settings = HTTPGatewaySettings(host: "127.0.0.1", port: 0, networkTimeout: networkTimeout,
                                        mimeTypes: MIMETypes(text: "text/plain txt\nimage/png png\n"), token: token, tokenCheckFailPath: failFile)
-    let gateway = HTTPGateway(settings: settings, source: DirectorySource(root: root), logger: Logger(label: "test"))
+    // A loop of its own: the 10,000-request test must not queue work on the shared loops
+    // that other suites' in-process servers time themselves on.
+    let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let gateway = HTTPGateway(settings: settings, source: DirectorySource(root: root), eventLoopGroup: loops, logger: Logger(label: "test"))
     let task = Task { try await gateway.run() }
-    defer { task.cancel() }
     let port = try await gateway.waitUntilListening().port!
-    return try await body(port, root)
+    do {
+        let result = try await body(port, root)
+        task.cancel()
+        _ = await task.result
+        try await loops.shutdownGracefully()
+        return result
+    } catch {
+        task.cancel()
+        _ = await task.result
+        try? await loops.shutdownGracefully()
+        throw error
+    }
 }
 
 let content: [UInt8] = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 8) }

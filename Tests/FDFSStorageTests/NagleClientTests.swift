@@ -1,5 +1,6 @@
 import FDFSModel
 import FDFSProtocol
+import FDFSTesting
 import Foundation
 import NIOCore
 import Testing
@@ -19,10 +20,17 @@ import Glibc
     @Test func smallUploadsInTwoWritesDoNotWaitForDelayedAcks() async throws {
         try await withStorage { storage in
             let port = storage.port
-            let withoutNagle = try await runOnThread { try Self.uploads(port: port, noDelay: true) }
-            let withNagle = try await runOnThread { try Self.uploads(port: port, noDelay: false) }
-            #expect(withNagle < withoutNagle + .milliseconds(1000),
-                    "50 small uploads took \(withNagle) with Nagle on, \(withoutNagle) with it off")
+            // A stall costs every attempt its 2.2 s; a load spike on a busy CI machine hits one
+            // attempt, not three.
+            var attempts: [(withNagle: Duration, withoutNagle: Duration)] = []
+            for _ in 0..<3 {
+                let withoutNagle = try await onOwnThread { try Self.uploads(port: port, noDelay: true) }
+                let withNagle = try await onOwnThread { try Self.uploads(port: port, noDelay: false) }
+                attempts.append((withNagle, withoutNagle))
+                if withNagle < withoutNagle + .milliseconds(1000) { break }
+            }
+            #expect(attempts.contains { $0.withNagle < $0.withoutNagle + .milliseconds(1000) },
+                    "50 small uploads with Nagle on / off took \(attempts)")
         }
     }
 
@@ -42,12 +50,6 @@ import Glibc
     }
 }
 
-/// Runs blocking socket code on its own thread, off the cooperative pool the server uses.
-func runOnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}
 
 /// A plain blocking TCP client: one `send` per call, Nagle's algorithm as chosen.
 final class BlockingClient: Sendable {
