@@ -113,7 +113,7 @@ final class GroupCluster: @unchecked Sendable {
 
     /// Every storage's status on the tracker, by id.
     func statuses() async -> [String: StorageStatus] {
-        guard let link = try? await FDFSClientConnection.connect(host: "127.0.0.1", port: trackerPort, connectTimeout: .seconds(1)) else { return [:] }
+        guard let link = try? await FDFSClientConnection.connect(host: "127.0.0.1", port: trackerPort, connectTimeout: .seconds(5)) else { return [:] }
         defer { Task { await link.close() } }
         guard let list = try? await link.request(ListStorageRequest(group: Self.group, storageID: nil)) else { return [:] }
         return Dictionary(list.storages.map { ($0.id, $0.status) }, uniquingKeysWith: { a, _ in a })
@@ -121,7 +121,7 @@ final class GroupCluster: @unchecked Sendable {
 
     /// Every storage's statistics (the last beat) on the tracker, by id.
     func statistics() async -> [String: StorageStatistics] {
-        guard let link = try? await FDFSClientConnection.connect(host: "127.0.0.1", port: trackerPort, connectTimeout: .seconds(1)) else { return [:] }
+        guard let link = try? await FDFSClientConnection.connect(host: "127.0.0.1", port: trackerPort, connectTimeout: .seconds(5)) else { return [:] }
         defer { Task { await link.close() } }
         guard let list = try? await link.request(ListStorageRequest(group: Self.group, storageID: nil)) else { return [:] }
         return Dictionary(list.storages.map { ($0.id, $0.statistics) }, uniquingKeysWith: { a, _ in a })
@@ -130,11 +130,13 @@ final class GroupCluster: @unchecked Sendable {
     /// Waits until `condition` holds for the tracker's statuses; fails with the logs after `timeout`.
     func waitForStatuses(_ what: String, timeout: Duration = .seconds(60), _ condition: ([String: StorageStatus]) -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
-        // Checked once more after the deadline: a starved task may wake up past it.
+        // Five more checks after the deadline: a task starved by CPU-bound tests may wake up
+        // past it, and its first call may time out.
+        var lateChecks = 0
         while true {
             try checkRunning()
             if condition(await statuses()) { return }
-            if ContinuousClock.now >= deadline { break }
+            if ContinuousClock.now >= deadline { lateChecks += 1; if lateChecks >= 5 { break } }
             try await Task.sleep(for: .milliseconds(200))
         }
         throw DaemonError("\(what) not reached within \(timeout); statuses \(await statuses())\n" + logs())
@@ -175,7 +177,9 @@ final class GroupCluster: @unchecked Sendable {
         let deadline = start + timeout
         var missing = Set(files.keys)
         var wrong: [String] = []
-        // Checked once more after the deadline: a starved task may wake up past it.
+        // Five more checks after the deadline: a task starved by CPU-bound tests may wake up
+        // past it, and its first call may time out.
+        var lateChecks = 0
         while true {
             try checkRunning()
             wrong = []
@@ -192,7 +196,7 @@ final class GroupCluster: @unchecked Sendable {
                 await client.close()
             }
             if missing.isEmpty { return (ContinuousClock.now - start).seconds }
-            if ContinuousClock.now >= deadline { break }
+            if ContinuousClock.now >= deadline { lateChecks += 1; if lateChecks >= 5 { break } }
             try await Task.sleep(for: .milliseconds(300))
         }
         throw DaemonError("storage \(ids[i]): \(missing.count) of \(files.count) files missing or different after \(timeout) "
@@ -203,7 +207,9 @@ final class GroupCluster: @unchecked Sendable {
     func waitForAbsence(_ names: [String], on i: Int, timeout: Duration = .seconds(60)) async throws {
         let deadline = ContinuousClock.now + timeout
         var present = names
-        // Checked once more after the deadline: a starved task may wake up past it.
+        // Five more checks after the deadline: a task starved by CPU-bound tests may wake up
+        // past it, and its first call may time out.
+        var lateChecks = 0
         while true {
             if let client = try? await client(i) {
                 var still: [String] = []
@@ -214,7 +220,7 @@ final class GroupCluster: @unchecked Sendable {
                 present = still
             }
             if present.isEmpty { return }
-            if ContinuousClock.now >= deadline { break }
+            if ContinuousClock.now >= deadline { lateChecks += 1; if lateChecks >= 5 { break } }
             try await Task.sleep(for: .milliseconds(300))
         }
         throw DaemonError("storage \(ids[i]) still has \(present)\n" + logs())
