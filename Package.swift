@@ -32,6 +32,9 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         // MD5 of the FastDFS anti-steal token on the HTTP side.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // `/metrics` of the daemons: a Prometheus registry per daemon (swift-prometheus is the
+        // swift-metrics backend; its registry API carries the HELP texts).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(name: "FDFSModel", swiftSettings: strict),
@@ -51,10 +54,20 @@ let package = Package(
             dependencies: ["FDFSModel", "FDFSFileSystem", "CFDFSSystem", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
+        // The daemons' Prometheus metrics: request counters, latency histograms, scrape-time gauges.
+        .target(
+            name: "FDFSMetrics",
+            dependencies: [
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "FDFSServerCore",
             dependencies: [
-                "FDFSProtocol",
+                "FDFSProtocol", "FDFSMetrics",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -66,7 +79,7 @@ let package = Package(
         .target(
             name: "FDFSHTTP",
             dependencies: [
-                "FDFSModel", "FDFSServerCore",
+                "FDFSModel", "FDFSServerCore", "FDFSMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -88,7 +101,8 @@ let package = Package(
         .target(
             name: "FDFSTracker",
             dependencies: [
-                "FDFSModel", "FDFSProtocol", "FDFSConfig", "FDFSServerCore", "FDFSClient", "FDFSFileSystem", "FDFSHTTP",
+                "FDFSModel", "FDFSProtocol", "FDFSConfig", "FDFSServerCore", "FDFSClient", "FDFSFileSystem", "FDFSHTTP", "FDFSMetrics",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -100,6 +114,7 @@ let package = Package(
             name: "FDFSStorage",
             dependencies: [
                 "FDFSModel", "FDFSProtocol", "FDFSStorageEngine", "FDFSClient", "FDFSServerCore", "FDFSFileSystem", "FDFSConfig", "FDFSHTTP",
+                "FDFSMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -203,7 +218,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FDFSHTTPTests",
-            dependencies: ["FDFSHTTP", "FDFSModel", "FDFSTesting", "FDFSServerCore", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["FDFSHTTP", "FDFSMetrics", "FDFSModel", "FDFSTesting", "FDFSServerCore", .product(name: "Logging", package: "swift-log"),
                            .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),

@@ -1,3 +1,4 @@
+import FDFSMetrics
 import FDFSModel
 import FDFSServerCore
 import Logging
@@ -8,7 +9,7 @@ import Glibc
 #endif
 
 /// One HTTP connection: GET and HEAD of files (ranges, conditional requests, the anti-steal
-/// token, a redirect for files held elsewhere) and `/healthz`. Runs on the
+/// token, a redirect for files held elsewhere), `/healthz` and `/metrics`. Runs on the
 /// connection's event loop; file bodies go out by sendfile.
 final class HTTPFileHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -69,8 +70,18 @@ final class HTTPFileHandler: ChannelInboundHandler, RemovableChannelHandler {
                 }
             }
         }
+        if head.uri == "/metrics" || head.uri.hasPrefix("/metrics?") {
+            return later(head, context: context, { [health] in await health.metricsExposition() }) { handler, exposition, context in
+                var body = context.channel.allocator.buffer(capacity: exposition.count)
+                body.writeBytes(exposition)
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Type", value: DaemonMetrics.contentType)
+                headers.add(name: "Content-Length", value: String(body.readableBytes))
+                handler.send(.ok, headers: headers, body: head.method == .HEAD ? nil : body, head: head, context: context, contentLengthSet: true)
+            }
+        }
         guard let source = files else {
-            return simple(.notFound, "no files here: this daemon answers /healthz only", head: head, context: context)
+            return simple(.notFound, "no files here: this daemon answers /healthz and /metrics only", head: head, context: context)
         }
         let url: HTTPFileURL
         do {
@@ -198,6 +209,7 @@ final class HTTPFileHandler: ChannelInboundHandler, RemovableChannelHandler {
             return send(status, headers: headers, body: body, head: head, context: context, contentLengthSet: true)
         }
         let keepAlive = addConnectionHeader(&headers, head)
+        settings.responseMetrics?.responded(code: Int(status.code), bodyBytes: count)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: file.descriptor)
         let region = FileRegion(fileHandle: handle, readerIndex: Int(lower), endIndex: Int(lower + count))
@@ -259,6 +271,7 @@ final class HTTPFileHandler: ChannelInboundHandler, RemovableChannelHandler {
         var headers = headers
         if !contentLengthSet && status != .notModified { headers.add(name: "Content-Length", value: "0") }
         let keepAlive = addConnectionHeader(&headers, head)
+        settings.responseMetrics?.responded(code: Int(status.code), bodyBytes: Int64(body?.readableBytes ?? 0))
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         if keepAlive {

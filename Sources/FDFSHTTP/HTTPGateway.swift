@@ -1,3 +1,4 @@
+public import FDFSMetrics
 public import FDFSModel
 public import FDFSServerCore
 public import Logging
@@ -9,10 +10,12 @@ public import ServiceLifecycle
 import Glibc
 #endif
 
-/// What `/healthz` asks of the daemon.
+/// What `/healthz` and `/metrics` ask of the daemon.
 public protocol HTTPHealthSource: Sendable {
     /// nil when the daemon is serving, else a one-line reason (`/healthz` answers 503 with it).
     func healthProblem() async -> String?
+    /// The daemon's metrics in the Prometheus text format (`/metrics`).
+    func metricsExposition() async -> [UInt8]
 }
 
 /// What the file side of HTTP needs from a storage.
@@ -42,10 +45,12 @@ public struct HTTPGatewaySettings: Sendable {
     public var token: AntiStealToken?
     /// `http.anti_steal.token_check_fail`: served (200) instead of a 403 when a token fails.
     public var tokenCheckFailPath: String?
+    /// Where responses are counted by status code (nil: not counted).
+    public var responseMetrics: HTTPResponseMetrics?
 
     public init(host: String, port: Int, maxConnections: Int = 1024, allowedHosts: AllowedHosts = try! AllowedHosts(["*"]),
                 networkTimeout: Duration = .seconds(30), mimeTypes: MIMETypes = MIMETypes(text: ""),
-                token: AntiStealToken? = nil, tokenCheckFailPath: String? = nil) {
+                token: AntiStealToken? = nil, tokenCheckFailPath: String? = nil, responseMetrics: HTTPResponseMetrics? = nil) {
         self.host = host
         self.port = port
         self.maxConnections = maxConnections
@@ -54,10 +59,11 @@ public struct HTTPGatewaySettings: Sendable {
         self.mimeTypes = mimeTypes
         self.token = token
         self.tokenCheckFailPath = tokenCheckFailPath
+        self.responseMetrics = responseMetrics
     }
 }
 
-/// The HTTP port of a daemon, a `Service`: files by sendfile and `/healthz`, on
+/// The HTTP port of a daemon, a `Service`: files by sendfile, `/healthz` and `/metrics`, on
 /// the same event loops as the FastDFS port. Requests on a connection are answered in order
 /// (NIO's pipelining assistance); a connection idle for `networkTimeout` is closed.
 public actor HTTPGateway: Service {
@@ -68,13 +74,13 @@ public actor HTTPGateway: Service {
     let logger: Logger
     private let listening: EventLoopPromise<SocketAddress>
 
-    /// A storage's gateway: files and `/healthz`.
+    /// A storage's gateway: files, `/healthz` and `/metrics`.
     public init(settings: HTTPGatewaySettings, source: any HTTPFileSource,
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
         self.init(settings: settings, health: source, files: source, eventLoopGroup: eventLoopGroup, logger: logger)
     }
 
-    /// `files` nil: a daemon with no files (the tracker) answers `/healthz` and 404 to the rest.
+    /// `files` nil: a daemon with no files (the tracker) answers `/healthz`, `/metrics` and 404 to the rest.
     public init(settings: HTTPGatewaySettings, health: any HTTPHealthSource, files: (any HTTPFileSource)?,
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
         self.settings = settings

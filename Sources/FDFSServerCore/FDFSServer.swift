@@ -1,4 +1,5 @@
 import FDFSProtocol
+public import FDFSMetrics
 public import Logging
 public import NIOCore
 public import NIOPosix
@@ -18,6 +19,8 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
     let handler: Handler
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
+    /// Request counters and latency of this port (nil: none kept).
+    let metrics: RequestMetrics?
     /// Completed once: with the bound address, or with the error that kept `run()` from binding.
     private let listening: EventLoopPromise<SocketAddress>
     private var hasStarted = false
@@ -26,9 +29,11 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
     typealias ConnectionChannel = NIOAsyncChannel<FDFSFrame, FDFSOutbound>
 
     public init(settings: ServerSettings, handler: Handler,
-                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger,
+                metrics: RequestMetrics? = nil) {
         self.settings = settings
         self.handler = handler
+        self.metrics = metrics
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.listening = eventLoopGroup.any().makePromise(of: SocketAddress.self)
@@ -105,6 +110,7 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
         let settings = self.settings
         let logger = self.logger
         let handler = self.handler
+        let metrics = self.metrics
         let networkTimeout = TimeAmount(settings.networkTimeout)
         return try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 1024)
@@ -125,6 +131,9 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
                     try pipeline.addHandler(ByteToMessageHandler(FDFSFrameDecoder(policy: settings.framingPolicy)))
                     try pipeline.addHandler(PacketBoundaryHandler(reportingTo: guardHandler))
                     try pipeline.addHandler(OutboundFileHandler())
+                    if let metrics {
+                        try pipeline.addHandler(RequestMetricsHandler(metrics: metrics))
+                    }
                     if handler.answersImmediately {
                         try pipeline.addHandler(ImmediateResponseHandler(handler: handler, logger: connectionLogger))
                     }

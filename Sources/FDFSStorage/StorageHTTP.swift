@@ -5,7 +5,12 @@ public import FDFSModel
 import FDFSProtocol
 import FDFSServerCore
 import FDFSStorageEngine
+import FDFSMetrics
 import Logging
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The storage's side of its HTTP port: where a URL's file lives on this storage's disks, who
 /// else has a file this storage does not hold yet, and whether the storage is serving.
@@ -24,6 +29,12 @@ struct StorageHTTPSource: HTTPFileSource {
     let calls: TrackerCalls
     let node: StorageNode
     let logger: Logger
+    /// What `/metrics` reads at scrape time.
+    let metrics: DaemonMetrics
+    let paths: StorePaths
+    let store: StorageStore
+    let catalog: FileCatalog
+    let board: SyncLagBoard
 
     func localPath(for url: HTTPFileURL) -> String? {
         if let g = url.group, g != group { return nil }
@@ -64,6 +75,57 @@ struct StorageHTTPSource: HTTPFileSource {
 }
 
 extension StorageHTTPSource {
+    /// The storage's metrics: its requests and HTTP responses, plus what is read now: space of
+    /// each store path, binlog size, catalog rows, each peer's sync lag, its status on each
+    /// tracker.
+    func metricsExposition() async -> [UInt8] {
+        // A COUNT over millions of rows takes a while: on NIO's thread pool, not an event loop.
+        let catalog = self.catalog
+        let rows = try? await NIOThreadPool.singleton.runIfActive { try catalog.count() }
+        let statuses = await node.statusByTracker
+        let lag = board.snapshot().entries
+        let spaces = paths.paths.indices.map { try? paths.space($0) }
+        let binlog = binlogBytes()
+        let trackers = calls.trackers
+        return metrics.exposition { f in
+            for (i, space) in spaces.enumerated() {
+                guard let space else { continue }
+                let labels = [("store_path", "M" + (i < 16 ? "0" : "") + String(i, radix: 16, uppercase: true))]
+                f.set("fdfs_store_path_total_bytes", help: "Size of the file system of each store path (statvfs, MiB granularity)",
+                      labels: labels, space.totalMB << 20)
+                f.set("fdfs_store_path_free_bytes", help: "Space available to the storage on each store path (statvfs, MiB granularity)",
+                      labels: labels, space.freeMB << 20)
+            }
+            f.set("fdfs_binlog_bytes", help: "Bytes of this storage's binlog files (what peers are sent from)", binlog)
+            if let rows { f.set("fdfs_catalog_files", help: "Files recorded in the catalog (data/catalog.sqlite)", Int64(rows)) }
+            for (peer, e) in lag {
+                let labels = [("peer", peer.rawValue)]
+                f.set("fdfs_peer_sync_lag_records", help: "Binlog records a peer has not confirmed yet", labels: labels, e.recordsBehind)
+                f.set("fdfs_peer_sync_lag_seconds", help: "Age of the oldest binlog record a peer has not confirmed (0: caught up)",
+                      labels: labels, e.secondsBehind)
+                f.set("fdfs_peer_sync_pushed_records", help: "Binlog records pushed to a peer (its mark's sync_row_count)",
+                      labels: labels, e.pushedRecords)
+                f.set("fdfs_peer_sync_state", help: "State of the sync to a peer: 1 for the current state",
+                      labels: [("peer", peer.rawValue), ("state", e.state.rawValue)], Int64(1))
+            }
+            for i in trackers.indices {
+                f.set("fdfs_storage_status", help: "This storage's status on each tracker (FastDFS numbering: 7 ACTIVE; -1 not joined)",
+                      labels: [("tracker", "\(trackers[i].host):\(trackers[i].port)")], Int64(statuses[i].map { Int64($0.rawValue) } ?? -1))
+            }
+        }
+    }
+
+    /// Bytes of the binlog: the files before the one being written, and what is written of it.
+    func binlogBytes() -> Int64 {
+        let end = store.binlogEnd
+        var total = end.offsetBytes
+        for i in 0..<end.fileIndex {
+            var st = stat()
+            if stat(BinlogIndex.binlogPath(syncDirectory: store.syncDirectory, index: i), &st) == 0 { total += Int64(st.st_size) }
+        }
+        return total
+    }
+
     /// The gateway's settings from storage.conf: the FastDFS port's bind address, connection
     /// limits and allow_hosts, the MIME table and the anti-steal token.
     static func gatewaySettings(_ c: StorageConfiguration) throws -> HTTPGatewaySettings {

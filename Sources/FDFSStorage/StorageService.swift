@@ -3,6 +3,7 @@ public import Logging
 public import ServiceLifecycle
 import FDFSClient
 import FDFSHTTP
+import FDFSMetrics
 import FDFSModel
 import FDFSProtocol
 import FDFSServerCore
@@ -83,7 +84,9 @@ public struct StorageService: Service {
         let progress = SyncReceiveProgress()
         let handler = StorageConnectionHandler(store: store, fileSync: FileSyncPolicy(afterWrittenBytes: c.fsyncAfterWrittenBytes, beforeReply: c.fsyncBeforeReply),
                                                now: now, stats: stats, progress: progress, sourceAddresses: sourceAddresses)
-        let server = FDFSServer(settings: settings, handler: handler, logger: logger)
+        // Metrics are kept only when there is an HTTP port to read them from.
+        let metrics = c.http.port > 0 ? DaemonMetrics(role: .storage) : nil
+        let server = FDFSServer(settings: settings, handler: handler, logger: logger, metrics: metrics?.requests)
 
         // Reporters (§1.2).
         var reporter = ReporterSettings(group: group, storagePort: c.port, storePathCount: c.storePaths.count, trackers: trackers)
@@ -123,13 +126,17 @@ public struct StorageService: Service {
         if c.hasSyncWindow { syncSettings.syncWindow = (c.syncStartTime.secondsSinceMidnight, c.syncEndTime.secondsSinceMidnight) }
         var calls = TrackerCalls(trackers: trackers, bindAddress: bind, logger: logger)
         calls.connectTimeout = .seconds(c.service.connectTimeoutSeconds)
-        let sync = SyncService(node: node, store: store, settings: syncSettings, calls: calls, board: SyncLagBoard(), logger: logger)
+        let board = SyncLagBoard()
+        let sync = SyncService(node: node, store: store, settings: syncSettings, calls: calls, board: board, logger: logger)
         // The HTTP port (http.server_port; docs/http.md).
         var gateway: HTTPGateway? = nil
-        if c.http.port > 0 {
+        if let metrics {
             let source = StorageHTTPSource(group: group, storePaths: paths.paths.map(\.path), ownIP: ownIP, ownPort: c.port,
-                                           httpPort: c.http.port, calls: calls, node: node, logger: logger)
-            gateway = HTTPGateway(settings: try StorageHTTPSource.gatewaySettings(c), source: source, logger: logger)
+                                           httpPort: c.http.port, calls: calls, node: node, logger: logger, metrics: metrics,
+                                           paths: paths, store: store, catalog: catalog.catalog, board: board)
+            var http = try StorageHTTPSource.gatewaySettings(c)
+            http.responseMetrics = metrics.http
+            gateway = HTTPGateway(settings: http, source: source, logger: logger)
         }
         logger.info("storage starting", metadata: ["fdfs.group": "\(group)", "fdfs.ip": "\(ownIP)", "fdfs.port": "\(c.port)",
                                                    "fdfs.http_port": "\(c.http.port > 0 ? String(c.http.port) : "off")"])

@@ -1,4 +1,5 @@
 public import FDFSConfig
+public import FDFSMetrics
 public import FDFSServerCore
 public import Logging
 public import ServiceLifecycle
@@ -25,9 +26,10 @@ public struct TrackerService: Service {
     let logger: Logger
 
     public init(core: TrackerCore, settings: ServerSettings, checkActiveIntervalSeconds: Int, logger: Logger,
-                saveInterval: Duration = .seconds(300), relationshipTiming: TrackerRelationship.Timing = .init()) {
+                saveInterval: Duration = .seconds(300), relationshipTiming: TrackerRelationship.Timing = .init(),
+                metrics: DaemonMetrics? = nil) {
         self.core = core
-        self.server = FDFSServer(settings: settings, handler: TrackerConnectionHandler(core: core), logger: logger)
+        self.server = FDFSServer(settings: settings, handler: TrackerConnectionHandler(core: core), logger: logger, metrics: metrics?.requests)
         self.relationship = TrackerRelationship(core: core, timing: relationshipTiming, logger: logger)
         self.checkInterval = .seconds(max(1, checkActiveIntervalSeconds))
         self.saveInterval = saveInterval
@@ -44,12 +46,15 @@ public struct TrackerService: Service {
                                           role: .tracker, limits: FDFSLimits(maxBufferedBodyBytes: max(64 * 1024, c.buffSizeBytes) - FDFSHeader.size))
         var timing = TrackerRelationship.Timing()
         timing.connectTimeoutSeconds = Int64(c.connectTimeoutSeconds)
+        // Metrics are kept only when there is an HTTP port to read them from.
+        let metrics = c.httpServerPort > 0 ? DaemonMetrics.tracker() : nil
         var service = TrackerService(core: core, settings: settings, checkActiveIntervalSeconds: c.checkActiveIntervalSeconds, logger: logger,
-                                     relationshipTiming: timing)
-        if c.httpServerPort > 0 {
+                                     relationshipTiming: timing, metrics: metrics)
+        if let metrics {
             let http = HTTPGatewaySettings(host: c.bindAddresses.first ?? "0.0.0.0", port: c.httpServerPort, maxConnections: c.maxConnections,
-                                           allowedHosts: try AllowedHosts(c.allowHosts), networkTimeout: .seconds(c.networkTimeoutSeconds))
-            service.gateway = HTTPGateway(settings: http, health: TrackerHealth(core: core), files: nil, logger: logger)
+                                           allowedHosts: try AllowedHosts(c.allowHosts), networkTimeout: .seconds(c.networkTimeoutSeconds),
+                                           responseMetrics: metrics.http)
+            service.gateway = HTTPGateway(settings: http, health: TrackerHealth(core: core, metrics: metrics), files: nil, logger: logger)
         }
         return service
     }
@@ -95,6 +100,13 @@ public struct TrackerService: Service {
 /// only once it knows the leader (itself or another).
 struct TrackerHealth: HTTPHealthSource {
     let core: TrackerCore
+    let metrics: DaemonMetrics
+
+    func metricsExposition() async -> [UInt8] {
+        let snapshot = core.shared.lock.withLock { ClusterMetricsSnapshot(core.shared.value) }
+        let now = unixTime()
+        return metrics.exposition { snapshot.fill(&$0, now: now) }
+    }
 
     func healthProblem() async -> String? {
         let (others, isLeader, leader) = core.shared.lock.withLock {

@@ -1,3 +1,4 @@
+import FDFSMetrics
 import FDFSModel
 import FDFSServerCore
 import FDFSTesting
@@ -19,6 +20,12 @@ struct DirectorySource: HTTPFileSource {
     }
     func redirectTarget(for url: HTTPFileURL) async -> String? { url.remoteFilename.name.hasSuffix("elsewhere.txt") ? "127.0.0.9:8080" : nil }
     func healthProblem() async -> String? { nil }
+    let metrics = DaemonMetrics(role: .storage)
+    /// The gateway's counters, and the files in the store path read at scrape time.
+    func metricsExposition() async -> [UInt8] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: root + "/data/00/00").count) ?? -1
+        return metrics.exposition { $0.set("test_files", help: "Files in the test's store path", Int64(files)) }
+    }
 }
 
 /// A gateway on an ephemeral port serving `DirectorySource`, for the body of a test.
@@ -27,12 +34,14 @@ func withGateway<T>(token: AntiStealToken? = nil, failFile: String? = nil, netwo
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("fdfs-http-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: root + "/data/00/00", withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: root) }
+    let source = DirectorySource(root: root)
     let settings = HTTPGatewaySettings(host: "127.0.0.1", port: 0, networkTimeout: networkTimeout,
-                                       mimeTypes: MIMETypes(text: "text/plain txt\nimage/png png\n"), token: token, tokenCheckFailPath: failFile)
+                                       mimeTypes: MIMETypes(text: "text/plain txt\nimage/png png\n"), token: token, tokenCheckFailPath: failFile,
+                                       responseMetrics: source.metrics.http)
     // A loop of its own: the 10,000-request test must not queue work on the shared loops
     // that other suites' in-process servers time themselves on.
     let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    let gateway = HTTPGateway(settings: settings, source: DirectorySource(root: root), eventLoopGroup: loops, logger: Logger(label: "test"))
+    let gateway = HTTPGateway(settings: settings, source: source, eventLoopGroup: loops, logger: Logger(label: "test"))
     let task = Task { try await gateway.run() }
     let port = try await gateway.waitUntilListening().port!
     do {
@@ -136,6 +145,42 @@ func put(_ root: String, _ name: String = sampleName, _ bytes: [UInt8] = content
             try await junk.sendAsync("\u{01}\u{02}\u{03} nonsense\r\n\r\n")
             #expect(try await junk.readResponseAsync().status == 400)
             #expect(try await HTTPTestConnection.open(port: port).fetch("GET", "/" + sampleName).body == content)
+        }
+    }
+
+    /// `/metrics`: the gateway's responses by code, and what the source reads at scrape time,
+    /// as the Prometheus Python client parses them.
+    @Test func responsesAreCountedByCode() async throws {
+        try await withGateway { port, root in
+            try put(root)
+            let c = try await HTTPTestConnection.open(port: port)
+            for _ in 0..<2 { #expect(try await c.fetch("GET", "/group1/" + sampleName).status == 200) }
+            #expect(try await c.fetch("HEAD", "/group1/" + sampleName).status == 200)
+            #expect(try await c.fetch("GET", "/group1/M00/00/00/fwAAH2sBediAVdnlAAAADwL5vO4982.txt").status == 404)
+            #expect(try await c.fetch("DELETE", "/group1/" + sampleName).status == 405)
+            #expect(try await c.fetch("GET", "/group1/M00/00/00/abc.txt").status == 400)
+            #expect(try await c.fetch("GET", "/group1/" + sampleName, headers: [("Range", "bytes=10-19")]).status == 206)
+            let scraped = try await c.fetch("GET", "/metrics")
+            #expect(scraped.status == 200 && scraped.header("Content-Type") == DaemonMetrics.contentType)
+            let page = try await PrometheusText.parse(scraped.body)
+            #expect(page.families["fdfs_http_responses"]?.type == "counter")
+            #expect(page.value("fdfs_http_responses_total", ["code": "200"]) == 3)
+            #expect(page.value("fdfs_http_responses_total", ["code": "206"]) == 1)
+            #expect(page.value("fdfs_http_responses_total", ["code": "404"]) == 1)
+            #expect(page.value("fdfs_http_responses_total", ["code": "405"]) == 1)
+            #expect(page.value("fdfs_http_responses_total", ["code": "400"]) == 1)
+            #expect(page.value("fdfs_http_responses_total", ["code": "304"]) == 0)
+            // Two whole files and ten bytes; HEAD sends no body; the error messages are short.
+            let body = page.value("fdfs_http_sent_body_bytes_total") ?? 0
+            #expect(body >= 200_010 && body < 201_000)
+            #expect(page.value("test_files") == 1)
+            // The FastDFS port's families are there before any request, at zero.
+            #expect(page.value("fdfs_requests_total", ["command": "UPLOAD_FILE", "status": "0"]) == 0)
+            #expect(page.families["fdfs_request_duration_seconds"]?.type == "histogram")
+            // The scrape's own response is counted after its page was made.
+            let again = try await PrometheusText.parse(try await c.fetch("GET", "/metrics").body)
+            #expect(again.value("fdfs_http_responses_total", ["code": "200"]) == 4)
+            #expect(try await c.fetch("HEAD", "/metrics").body.isEmpty)
         }
     }
 

@@ -54,6 +54,8 @@ final class GroupCluster: @unchecked Sendable {
                 "bind_addr": "127.0.0.1", "port": "\(storagePorts[i])", "base_path": directory + "/storage\(i)",
                 "store_path0": directory + "/store\(i)", "tracker_server": "127.0.0.1:\(trackerPort)",
                 "heart_beat_interval": "1", "sync_binlog_buff_interval": "1", "subdir_count_per_path": "16",
+                // The statistics reach the tracker within a second (the metrics test waits for them).
+                "stat_report_interval": "1",
                 "http.server_port": httpPorts.isEmpty ? "0" : "\(httpPorts[i])",
             ])
             try text.write(toFile: configPath(i), atomically: true, encoding: .utf8)

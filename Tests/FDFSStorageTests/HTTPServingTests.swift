@@ -18,6 +18,7 @@ import Testing
         try cluster.start(1)
         try await cluster.waitUntilActive([0, 1])
         for port in cluster.httpPorts + [cluster.trackerHTTPPort!] { try await waitForHealth(port, cluster) }
+        try await metricsMoveExactly(cluster)
         let trackerFile = try await HTTPTestConnection.open(port: cluster.trackerHTTPPort!).fetch("GET", "/group1/M00/00/00/x.txt")
         #expect(trackerFile.status == 404)  // a tracker serves no files
 

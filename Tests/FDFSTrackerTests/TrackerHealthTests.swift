@@ -9,7 +9,7 @@ import Testing
 @Suite struct TrackerHealthTests {
     @Test func aLeaderIsNeededOnlyAmongSeveralTrackers() async throws {
         let core = try TrackerCore(policy: Harness.policy(), basePath: try temporaryDirectory(), logger: .init(label: "test"), now: { 5000 })
-        let health = TrackerHealth(core: core)
+        let health = TrackerHealth(core: core, metrics: .tracker())
         #expect(await health.healthProblem() == nil)  // no other tracker known
         let a = TrackerEndpoint(ipAddresses: ["10.0.0.21"], port: 22122), b = TrackerEndpoint(ipAddresses: ["10.0.0.22"], port: 22122)
         core.shared.lock.withLock { core.shared.value.trackers = [a, b] }

@@ -20,7 +20,7 @@ struct Sandbox: AsyncParsableCommand {
     @Option(help: "Where configuration, data, logs and pid files go.") var dir = "sandbox"
     @Option(help: "Port of the first tracker (the next trackers use the following ports).") var trackerPort = 22122
     @Option(help: "Port of the first storage (the next storages use the following ports).") var storagePort = 23000
-    @Option(help: "HTTP port of the first storage (the next storages use the following ports); 0 turns HTTP off.") var httpPort = 8080
+    @Option(help: "HTTP port of the first storage (the next storages, then the trackers, use the following ports: files, /healthz, /metrics); 0 turns HTTP off.") var httpPort = 8080
     @Option(help: "How many trackers (1...4).") var trackers = 1
     @Option(help: "How many storages in group1 (1...8).") var storages = 2
     @Option(help: "Directory of fdfs-trackerd and fdfs-storaged (default: next to fdfs).") var binDir: String?
@@ -38,7 +38,7 @@ struct Sandbox: AsyncParsableCommand {
         guard !t.overlaps(s) else { throw ValidationError("tracker and storage ports overlap") }
         if httpPort != 0 {
             guard (1...65000).contains(httpPort) else { throw ValidationError("--http-port must be 1...65000, or 0 for no HTTP") }
-            let h = httpPort..<(httpPort + storages)
+            let h = httpPort..<(httpPort + storages + trackers)
             guard !h.overlaps(t) && !h.overlaps(s) else { throw ValidationError("HTTP ports overlap the tracker or storage ports") }
         }
     }
@@ -48,7 +48,8 @@ struct Sandbox: AsyncParsableCommand {
     func run() async throws {
         let layout = SandboxLayout(root: root, trackerPorts: Array(trackerPort..<(trackerPort + trackers)),
                                    storagePorts: Array(storagePort..<(storagePort + storages)),
-                                   httpPorts: httpPort == 0 ? [] : Array(httpPort..<(httpPort + storages)))
+                                   httpPorts: httpPort == 0 ? [] : Array(httpPort..<(httpPort + storages)),
+                                   trackerHTTPPorts: httpPort == 0 ? [] : Array((httpPort + storages)..<(httpPort + storages + trackers)))
         if down {
             let stopped = await layout.stopRecorded()
             say(stopped == 0 ? "no sandbox running in \(root)" : "stopped \(stopped) processes of the sandbox in \(root)")
@@ -121,7 +122,10 @@ struct Sandbox: AsyncParsableCommand {
     private func printHelp(_ layout: SandboxLayout) {
         let me = Self.runningFromBuildDirectory ? "swift run fdfs" : "fdfs"
         let storages = layout.storagePorts.enumerated().map { "\(SandboxLayout.storageID($0.offset)) on 127.0.0.1:\($0.element)" }
-        let http = layout.httpPorts.first.map { "  curl -i http://127.0.0.1:\($0)/<file ID>   # over HTTP (docs/http.md)\n" } ?? ""
+        var http = layout.httpPorts.first.map { "  curl -i http://127.0.0.1:\($0)/<file ID>   # over HTTP (docs/http.md)\n" } ?? ""
+        if let s = layout.httpPorts.first, let t = layout.trackerHTTPPorts.first {
+            http += "  curl http://127.0.0.1:\(s)/metrics         # Prometheus metrics of a storage; of the tracker: port \(t)\n"
+        }
         say("""
             sandbox up: tracker\(layout.trackerPorts.count > 1 ? "s" : "") \(layout.trackerPorts.map { "127.0.0.1:\($0)" }.joined(separator: ", ")); \
             group1 = \(storages.joined(separator: ", "))
@@ -206,6 +210,8 @@ struct SandboxLayout {
     let storagePorts: [Int]
     /// One per storage; empty: no HTTP.
     var httpPorts: [Int] = []
+    /// One per tracker (`/healthz`, `/metrics`); empty: no HTTP.
+    var trackerHTTPPorts: [Int] = []
 
     var clientConf: String { root + "/client.conf" }
     func trackerConf(_ i: Int) -> String { root + "/tracker\(i).conf" }
@@ -233,6 +239,7 @@ struct SandboxLayout {
                 "bind_addr": ["127.0.0.1"], "port": ["\(port)"], "base_path": [root + "/data/tracker\(i)"],
                 "reserved_storage_space": ["1%"], "use_storage_id": ["true"], "storage_ids_filename": [root + "/storage_ids.conf"],
                 "id_type_in_filename": ["id"],
+                "http.server_port": [trackerHTTPPorts.isEmpty ? "0" : "\(trackerHTTPPorts[i])"],
             ]), to: trackerConf(i))
         }
         let storage = try String(contentsOfFile: samples + "/storage.conf", encoding: .utf8)
