@@ -146,7 +146,7 @@ let package = Package(
         .executableTarget(
             name: "fdfs",
             dependencies: [
-                "FDFSClient", "FDFSConfig", "FDFSModel", "FDFSProtocol", "FDFSFileSystem", "FDFSServerCore",
+                "FDFSClient", "FDFSConfig", "FDFSModel", "FDFSProtocol", "FDFSFileSystem", "FDFSServerCore", "FDFSHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -212,7 +212,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FDFSCLITests",
-            dependencies: ["FDFSClient", "FDFSProtocol", "FDFSModel", "FDFSTesting"],
+            dependencies: ["FDFSClient", "FDFSProtocol", "FDFSModel", "FDFSTesting", "FDFSHTTP"],
             exclude: ["Golden"],
             swiftSettings: strict
         ),

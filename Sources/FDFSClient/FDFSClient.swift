@@ -79,6 +79,13 @@ public final class FDFSClient: Sendable {
     }
 
     /// Runs `body` against the storage at `endpoint`.
+    /// `http://host:port` where the storage at `endpoint` serves its files, nil when it
+    /// serves no HTTP, is a C storage (which does not know HTTP_ENDPOINT) or cannot be asked.
+    public func httpBaseURL(of endpoint: StorageEndpoint) async -> String? {
+        let answer = try? await withStorage(endpoint) { try await $0.httpEndpoint() }
+        return answer?.baseURL(storageIP: endpoint.ipAddress)
+    }
+
     public func withStorage<T: Sendable>(_ endpoint: StorageEndpoint, _ body: (StorageClient) async throws -> T) async throws -> T {
         try await pool.withConnection(role: .storage, host: endpoint.ipAddress, port: Int(endpoint.port)) { connection in
             try await body(StorageClient(connection: connection))

@@ -153,6 +153,12 @@ public struct StorageClient: Sendable {
 
     // MARK: Listing
 
+    /// HTTP_ENDPOINT (251, a swift-fdfs extension): the storage's HTTP port (0: none) and
+    /// `http.domain_name`. A C storage answers EINVAL and closes: `FDFSClientError.status(.EINVAL)`.
+    public func httpEndpoint() async throws -> HTTPEndpointResponse {
+        try await connection.request(HTTPEndpointRequest())
+    }
+
     /// LIST_FILES (250, a swift-fdfs extension): up to `limit` (1...1000) files of `group` on
     /// this storage whose remote filename starts with `prefix` and sorts after `after`, in
     /// byte order. A C storage does not know the command: it answers EINVAL and closes, which

@@ -289,6 +289,9 @@ public struct StorageHTTPSettings: Hashable, Sendable {
     /// `http.default_content_type`: for extensions the table does not know.
     public var defaultContentType = "application/octet-stream"
     public var antiSteal = AntiStealSettings()
+    /// `http.domain_name` (`host` or `host:port`): the host clients reach this storage's HTTP
+    /// by, shown by `fdfs info` and `fdfs monitor`; empty: its IP address.
+    public var domainName = ""
 
     public init() {}
 
@@ -302,9 +305,12 @@ public struct StorageHTTPSettings: Hashable, Sendable {
         }
         h.defaultContentType = r.string("http.default_content_type") ?? h.defaultContentType
         h.antiSteal = try AntiStealSettings.read(&r)
-        // Keys of an included http.conf that a storage has no use for, and the C storage's
-        // `http.domain_name`.
-        r.accept(["http.domain_name", "http.disabled", "http.need_find_content_type", "http.multi_range.enabled"])
+        h.domainName = r.string("http.domain_name") ?? ""
+        if h.domainName.utf8.count > 128 || !h.domainName.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "/") }) {
+            throw r.inconsistent("http.domain_name", "must be a host or host:port of at most 128 characters, without spaces or '/'")
+        }
+        // Keys of an included http.conf that a storage has no use for.
+        r.accept(["http.disabled", "http.need_find_content_type", "http.multi_range.enabled"])
         return h
     }
 }

@@ -45,6 +45,8 @@ public enum StorageCommand: UInt8, Sendable, CaseIterable {
     case regenerateAppenderFilename = 38
     /// swift-fdfs extension, unknown to C storages (docs/protocol.md, "LIST_FILES").
     case listFiles = 250
+    /// swift-fdfs extension: the storage's HTTP port (docs/protocol.md, "HTTP_ENDPOINT").
+    case httpEndpoint = 251
     case activeTest = 111
     case quit = 82
 }

@@ -123,6 +123,7 @@ public enum CommandRegistry {
         .make(TruncateFileRequest.self, "TRUNCATE_FILE"),
         .make(RegenerateAppenderFilenameRequest.self, "REGENERATE_APPENDER_FILENAME"),
         .make(ListFilesRequest.self, "LIST_FILES"),
+        .make(HTTPEndpointRequest.self, "HTTP_ENDPOINT"),
         .make(ActiveTestRequest.self, "ACTIVE_TEST"),
         .make(QuitRequest.self, "QUIT"),
         .make(ReportServerIDRequest.self, "REPORT_SERVER_ID"),

@@ -161,3 +161,48 @@ public struct ListFilesResponse: FDFSBody {
         return Self(files: files)
     }
 }
+
+/// HTTP_ENDPOINT (251), a swift-fdfs extension: where the storage serves its files over HTTP.
+/// Empty request body. C storages answer EINVAL (unknown command).
+public struct HTTPEndpointRequest: EmptyRequest {
+    public typealias Response = HTTPEndpointResponse
+    public static let command = StorageCommand.httpEndpoint.rawValue
+    public init() {}
+}
+
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 8 | HTTP port, 0...65535 (0: no HTTP) |
+/// | 8 | rest, 0...128 | `http.domain_name` (`host` or `host:port`), empty: the storage's IP and the port |
+public struct HTTPEndpointResponse: FDFSBody, Hashable {
+    public static let maxDomainBytes = 128
+    public var port: Int
+    public var domainName: String
+
+    public init(port: Int, domainName: String = "") {
+        self.port = port
+        self.domainName = domainName
+    }
+
+    public func encode(into b: inout ByteBuffer) {
+        b.writeInt64(Int64(port))
+        b.writeString(domainName)
+    }
+
+    public static func decode(from r: inout FieldReader, headerStatus: UInt8) throws(FDFSProtocolError) -> Self {
+        let port = try r.length("HTTP port", in: 0...65535)
+        let domain = r.remainingBytes()
+        guard domain.count <= maxDomainBytes, domain.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "/") }) else {
+            throw FDFSProtocolError(.invalidField, command: HTTPEndpointRequest.command,
+                                    "domain name must be at most \(maxDomainBytes) printable ASCII characters without '/'")
+        }
+        return Self(port: port, domainName: String(decoding: domain, as: UTF8.self))
+    }
+
+    /// `http://host[:port]` of the storage at `ip`; nil when it serves no HTTP.
+    public func baseURL(storageIP: String) -> String? {
+        guard port > 0 else { return nil }
+        if domainName.isEmpty { return "http://\(storageIP):\(port)" }
+        return domainName.contains(":") || port == 80 ? "http://\(domainName)" : "http://\(domainName):\(port)"
+    }
+}

@@ -15,7 +15,8 @@ import Darwin
 /// EINVAL reply closes the connection, as the C storage does.
 ///
 /// Serves every client command of protocol spec §5 and the storage -> storage sync commands
-/// of cluster spec §6.5 (`SyncReceiver.swift`), and LIST_FILES (250, our extension);
+/// of cluster spec §6.5 (`SyncReceiver.swift`), LIST_FILES (250) and HTTP_ENDPOINT (251),
+/// our extensions;
 /// CREATE_LINK (a command of trunk setups) answers EOPNOTSUPP.
 public struct StorageConnectionHandler: FDFSConnectionHandler {
     let store: StorageStore
@@ -26,9 +27,13 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     let progress: SyncReceiveProgress
     /// Numeric server id -> address (from storage_ids.conf), for QUERY_FILE_INFO's source.
     let sourceAddresses: [UInt32: String]
+    /// The answer to HTTP_ENDPOINT (251, our extension): `http.server_port` and `http.domain_name`.
+    let httpEndpoint: HTTPEndpointResponse
 
     public init(store: StorageStore, fileSync: FileSyncPolicy = FileSyncPolicy(), now: @escaping @Sendable () -> Int64, stats: StorageStats = StorageStats(),
-                progress: SyncReceiveProgress = SyncReceiveProgress(), sourceAddresses: [UInt32: String] = [:]) {
+                progress: SyncReceiveProgress = SyncReceiveProgress(), sourceAddresses: [UInt32: String] = [:],
+                httpEndpoint: HTTPEndpointResponse = HTTPEndpointResponse(port: 0)) {
+        self.httpEndpoint = httpEndpoint
         self.store = store
         self.fileSync = fileSync
         self.now = now
@@ -304,6 +309,8 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 try await connection.reply(try await regenerate(r))
             case let r as ListFilesRequest:
                 try await connection.reply(try await listFiles(r))
+            case is HTTPEndpointRequest:
+                try await connection.reply(httpEndpoint)
             case let r as SetMetadataRequest:
                 try await setMetadata(r)
                 stats.succeeded(.setMetadata)

@@ -83,7 +83,8 @@ public struct StorageService: Service {
                                           role: .storage, limits: FDFSLimits(maxBufferedBodyBytes: c.service.buffSizeBytes - FDFSHeader.size))
         let progress = SyncReceiveProgress()
         let handler = StorageConnectionHandler(store: store, fileSync: FileSyncPolicy(afterWrittenBytes: c.fsyncAfterWrittenBytes, beforeReply: c.fsyncBeforeReply),
-                                               now: now, stats: stats, progress: progress, sourceAddresses: sourceAddresses)
+                                               now: now, stats: stats, progress: progress, sourceAddresses: sourceAddresses,
+                                               httpEndpoint: HTTPEndpointResponse(port: c.http.port, domainName: c.http.domainName))
         // Metrics are kept only when there is an HTTP port to read them from.
         let metrics = c.http.port > 0 ? DaemonMetrics(role: .storage) : nil
         let server = FDFSServer(settings: settings, handler: handler, logger: logger, metrics: metrics?.requests)

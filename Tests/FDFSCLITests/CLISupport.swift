@@ -132,9 +132,10 @@ final class SandboxCluster: Sendable {
 }
 
 /// Runs `body` with a sandbox and stops it afterwards, whatever happens.
-func withSandbox(trackers: Int = 1, storages: Int = 2, trackerPort: Int, storagePort: Int,
+func withSandbox(trackers: Int = 1, storages: Int = 2, trackerPort: Int, storagePort: Int, httpPort: Int = 0,
                  _ body: (SandboxCluster) async throws -> Void) async throws {
-    let cluster = try await SandboxCluster.start(trackers: trackers, storages: storages, trackerPort: trackerPort, storagePort: storagePort)
+    let cluster = try await SandboxCluster.start(trackers: trackers, storages: storages, trackerPort: trackerPort, storagePort: storagePort,
+                                                 httpPort: httpPort)
     do {
         try await body(cluster)
     } catch {

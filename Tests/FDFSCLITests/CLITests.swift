@@ -1,7 +1,9 @@
 import FDFSClient
+import FDFSHTTP
 import FDFSModel
 import FDFSProtocol
 import Foundation
+import FDFSTesting
 import Glibc
 import Testing
 
@@ -11,7 +13,7 @@ import Testing
 struct CLITests {
     @Test("file commands: upload, download, info, meta, appender changes, slave, delete")
     func fileCommands() async throws {
-        try await withSandbox(trackerPort: 26100, storagePort: 26110) { c in
+        try await withSandbox(trackerPort: 26100, storagePort: 26110, httpPort: 26150) { c in
             // Upload with metadata, as JSON.
             let content = testBytes(300_000, seed: 1)
             let path = try writeTemporaryFile(content, name: "photo-\(UUID().uuidString).jpg")
@@ -53,6 +55,28 @@ struct CLITests {
             #expect(info["source_ip"] as? String == "127.0.0.1")
             let human = try await c.fdfs(["info", id])
             #expect(human.text.contains("size             \(content.count)"), "\(human)")
+            // The HTTP URL, from the storage that has the file (HTTP_ENDPOINT), serves the bytes.
+            let url = try #require(info["http_url"] as? String)
+            #expect(url == "http://127.0.0.1:26150/" + id || url == "http://127.0.0.1:26151/" + id, "\(url)")
+            #expect(human.text.contains("http url         " + url), "\(human)")
+            let port = try #require(Int(url.dropFirst("http://127.0.0.1:".count).prefix(5)))
+            #expect(try await HTTPTestConnection.open(port: port).fetch("GET", "/" + id).body == [UInt8](content))
+            // With the anti-steal check on in client.conf, the URL carries a FastDFS token.
+            let tokenConf = c.directory + "/client-token.conf"
+            try (String(contentsOfFile: c.clientConf, encoding: .utf8)
+                + "\nhttp.anti_steal.check_token = true\nhttp.anti_steal.secret_key = FastDFS1234567890\n")
+                .write(toFile: tokenConf, atomically: true, encoding: .utf8)
+            let signed = try await CLI.run(["info", "--config", tokenConf, id, "--json"]).json()
+            let signedText = try #require(signed["http_url"] as? String)
+            let signedURL = try #require(URLComponents(string: signedText))
+            let query = Dictionary(uniqueKeysWithValues: (signedURL.queryItems ?? []).map { ($0.name, $0.value ?? "") })
+            #expect(AntiStealToken(secretKey: "FastDFS1234567890", ttlSeconds: 600).refusal(
+                token: query["token"], timestamp: query["ts"], fileIDWithGroup: id, fileIDWithoutGroup: String(id.dropFirst("group1/".count)),
+                now: Int64(Date().timeIntervalSince1970)) == nil, "\(signedURL)")
+            // The monitor shows every storage's HTTP port.
+            let monitor = try await c.fdfs(["monitor", "--json"]).json()
+            let monitored = ((monitor["groups"] as? [[String: Any]])?.first?["storages"] as? [[String: Any]]) ?? []
+            #expect(Set(monitored.compactMap { $0["http_url"] as? String }) == ["http://127.0.0.1:26150", "http://127.0.0.1:26151"], "\(monitored)")
 
             // Metadata: get, overwrite, merge.
             let meta = try await c.fdfs(["meta", "get", id])

@@ -17,6 +17,8 @@ import FDFSModel
         (SetTrunkServerRequest(group: g, storageID: "100001"), SetTrunkServerResponse(storageID: "100001")),
         (SetTrunkServerRequest(group: g), SetTrunkServerResponse(storageID: "127.0.0.1")),
         (ChangeStatusRequest(status: .offline), EmptyBody()),
+        (HTTPEndpointRequest(), HTTPEndpointResponse(port: 8888, domainName: "img.example.com")),
+        (HTTPEndpointRequest(), HTTPEndpointResponse(port: 0)),
         (SyncDestQueryRequest(), OptionalSyncInfo(SyncInfo(sourceID: id, untilTimestamp: 1_795_260_000))),
         (SyncDestQueryRequest(), OptionalSyncInfo(nil)),
         (ReportIPChangedRequest(group: g, oldIP: "10.0.0.1", newIP: "10.0.0.2"), EmptyBody()),
@@ -87,12 +89,12 @@ import FDFSModel
 
     @Test func everyRegisteredCommandHasADistinctRequestType() {
         let tracker = CommandRegistry.trackerCommands, storage = CommandRegistry.storageCommands
-        #expect(tracker.count == 50 && storage.count == 33)
+        #expect(tracker.count == 50 && storage.count == 34)
         for d in tracker + storage {
             #expect(d.requestType.command == d.code, "\(d.name)")
         }
         let distinctCodes = Set(tracker.map(\.code)).union(storage.map(\.code))
-        #expect(distinctCodes.count == 81)
+        #expect(distinctCodes.count == 82)
     }
 
     @Test func getGroupNameWithAnOverlongIPIsNameTooLong() {

@@ -150,3 +150,36 @@ import FDFSModel
         }
     }
 }
+
+/// HTTP_ENDPOINT (251): port, then the domain name; what a decoder refuses; the base URL.
+@Suite struct HTTPEndpointCodecTests {
+    static func response(_ bytes: [UInt8]) throws(FDFSProtocolError) -> HTTPEndpointResponse {
+        try HTTPEndpointResponse.decode(body: ByteBuffer(bytes: bytes), command: HTTPEndpointRequest.command)
+    }
+
+    @Test func layoutAndLimits() throws {
+        #expect(StorageCommand.httpEndpoint.rawValue == 251)
+        let d = try #require(CommandRegistry.descriptor(for: 251, role: .storage))
+        #expect(d.name == "HTTP_ENDPOINT" && d.requestType == HTTPEndpointRequest.self)
+        #expect(CommandRegistry.descriptor(for: 251, role: .tracker) == nil)
+        #expect(try Self.response(ListFilesCodecTests.be64(8888) + Array("img.example.com".utf8)) == HTTPEndpointResponse(port: 8888, domainName: "img.example.com"))
+        #expect(try Self.response(ListFilesCodecTests.be64(0)) == HTTPEndpointResponse(port: 0))
+        #expect(throws: FDFSProtocolError.self) { try Self.response(ListFilesCodecTests.be64(65536)) }
+        #expect(throws: FDFSProtocolError.self) { try Self.response(ListFilesCodecTests.be64(-1)) }
+        #expect(throws: FDFSProtocolError.self) { try Self.response([0, 0, 0]) }
+        #expect(throws: FDFSProtocolError.self) { try Self.response(ListFilesCodecTests.be64(80) + Array("a/b".utf8)) }
+        #expect(throws: FDFSProtocolError.self) { try Self.response(ListFilesCodecTests.be64(80) + Array("a b".utf8)) }
+        #expect(throws: FDFSProtocolError.self) { try Self.response(ListFilesCodecTests.be64(80) + [UInt8](repeating: 0x61, count: 129)) }
+        #expect(throws: FDFSProtocolError.self) {
+            try HTTPEndpointRequest.decode(body: ByteBuffer(bytes: [1]), command: HTTPEndpointRequest.command)
+        }
+    }
+
+    @Test func baseURL() {
+        #expect(HTTPEndpointResponse(port: 0).baseURL(storageIP: "10.0.0.1") == nil)
+        #expect(HTTPEndpointResponse(port: 8888).baseURL(storageIP: "10.0.0.1") == "http://10.0.0.1:8888")
+        #expect(HTTPEndpointResponse(port: 8888, domainName: "img.example.com").baseURL(storageIP: "10.0.0.1") == "http://img.example.com:8888")
+        #expect(HTTPEndpointResponse(port: 8888, domainName: "img.example.com:80").baseURL(storageIP: "10.0.0.1") == "http://img.example.com:80")
+        #expect(HTTPEndpointResponse(port: 80, domainName: "img.example.com").baseURL(storageIP: "10.0.0.1") == "http://img.example.com")
+    }
+}

@@ -1,12 +1,14 @@
 import ArgumentParser
 import FDFSClient
+import FDFSConfig
+import FDFSHTTP
 import FDFSModel
 import FDFSProtocol
 import Foundation
 
 struct Info: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show what a file ID encodes (source server, creation time, size, CRC32) and what the storage says about the file.")
+        abstract: "Show what a file ID encodes (source server, creation time, size, CRC32), what the storage says about the file, and its HTTP URL when a storage that has it serves HTTP.")
 
     @OptionGroup var cluster: ClusterOptions
     @OptionGroup var output: OutputOptions
@@ -16,8 +18,11 @@ struct Info: AsyncParsableCommand {
 
     func run() async throws {
         let id = try parseFileID(fileID)
-        let (info, storages) = try await cluster.run(about: .file(id)) { client in
-            (try await client.fileInfo(id), try await client.storages(having: id))
+        let (info, storages, httpBase) = try await cluster.run(about: .file(id)) { client in
+            let storages = try await client.storages(having: id)
+            var base: String?
+            for s in storages where base == nil { base = await client.httpBaseURL(of: s) }
+            return (try await client.fileInfo(id), storages, base)
         }
         let name = id.remoteFilename
         let block = name.block
@@ -28,7 +33,8 @@ struct Info: AsyncParsableCommand {
             source: block.source.description, created: Int64(block.createTimestamp),
             sizeInName: name.sizeFromName, crc32InName: String(format: "%08x", block.crc32),
             size: info.fileSize, modified: info.modificationTime, crc32: String(format: "%08x", info.crc32),
-            sourceIP: info.sourceIPAddress, storages: storages.map { "\($0.ipAddress):\($0.port)" })
+            sourceIP: info.sourceIPAddress, storages: storages.map { "\($0.ipAddress):\($0.port)" },
+            httpURL: httpBase.map { $0 + "/" + id.description + Self.tokenQuery(id, try? cluster.loadConfiguration()) })
         if output.json {
             try printJSON(out)
             return
@@ -48,7 +54,18 @@ struct Info: AsyncParsableCommand {
             crc32            \(out.crc32)
             source ip        \(out.sourceIP)
             stored on        \(out.storages.joined(separator: ", "))
-            """)
+            """ + (out.httpURL.map { "\nhttp url         \($0)" } ?? ""))
+    }
+}
+
+extension Info {
+    /// `?token=...&ts=...` when client.conf (or the http.conf it includes) turns the anti-steal
+    /// check on, made as FastDFS's fdfs_test makes it: MD5 of the file ID with its group, the
+    /// secret key and the time.
+    static func tokenQuery(_ id: FileID, _ config: ClientConfiguration?) -> String {
+        guard let a = config?.antiSteal, a.checkToken, let key = a.secretKey else { return "" }
+        let ts = Int64(Date().timeIntervalSince1970)
+        return "?token=" + AntiStealToken.make(fileID: id.description, secretKey: key, timestamp: ts) + "&ts=\(ts)"
     }
 }
 
@@ -66,9 +83,11 @@ struct InfoOutput: Encodable {
     var crc32: String
     var sourceIP: String
     var storages: [String]
+    /// Where the file is served over HTTP (the first storage that has it and an HTTP port).
+    var httpURL: String?
     enum CodingKeys: String, CodingKey {
         case fileID = "file_id", group, storePath = "store_path", kind, source, created, sizeInName = "size_in_name"
-        case crc32InName = "crc32_in_name", size, modified, crc32, sourceIP = "source_ip", storages
+        case crc32InName = "crc32_in_name", size, modified, crc32, sourceIP = "source_ip", storages, httpURL = "http_url"
     }
 }
 

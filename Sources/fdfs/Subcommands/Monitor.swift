@@ -80,6 +80,9 @@ struct MonitorSnapshot: Codable, Sendable {
         var connectionAllocCount, connectionCurrentCount, connectionMaxCount: Int32
         /// The storage-stat counters by their FastDFS names (total_upload_count, ...).
         var counters: [String: Int64]
+        /// `http://host:port` of its HTTP port (asked of the storage itself: FastDFS 6.x lists
+        /// carry no HTTP port); nil when it has none, is not ONLINE/ACTIVE, or is a C storage.
+        var httpURL: String? = nil
         enum CodingKeys: String, CodingKey {
             case id, ipAddress = "ip_address", status, rwMode = "rw_mode", version, sourceID = "source_id", port
             case joinTime = "join_time", upTime = "up_time", lastHeartBeatTime = "last_heart_beat_time"
@@ -90,6 +93,7 @@ struct MonitorSnapshot: Codable, Sendable {
             case subdirCountPerPath = "subdir_count_per_path", currentWritePath = "current_write_path"
             case isTrunkServer = "is_trunk_server", connectionAllocCount = "connection_alloc_count"
             case connectionCurrentCount = "connection_current_count", connectionMaxCount = "connection_max_count", counters
+            case httpURL = "http_url"
         }
     }
 
@@ -127,7 +131,14 @@ struct MonitorSnapshot: Codable, Sendable {
             }
             return out
         }
-        return MonitorSnapshot(trackers: trackers, groups: stats.map { Self.group($0.0, $0.1) })
+        var groups = stats.map { Self.group($0.0, $0.1) }
+        for g in groups.indices {
+            for i in groups[g].storages.indices where ["ACTIVE", "ONLINE"].contains(groups[g].storages[i].status) {
+                let s = groups[g].storages[i]
+                groups[g].storages[i].httpURL = await client.httpBaseURL(of: StorageEndpoint(ipAddress: s.ipAddress, port: s.port))
+            }
+        }
+        return MonitorSnapshot(trackers: trackers, groups: groups)
     }
 
     static func group(_ g: GroupStat, _ storages: [StorageStat]) -> Group {
@@ -187,6 +198,7 @@ struct MonitorSnapshot: Codable, Sendable {
         out += "    disk          \(Self.disk(s.totalMB, s.freeMB, s.reservedMB, s.availableMB))\n"
         out += "    writes        upload priority \(s.uploadPriority)   store paths \(s.storePathCount)"
             + "   subdirs \(s.subdirCountPerPath)   current write path \(s.currentWritePath)\n"
+        if let http = s.httpURL { out += "    http          \(http)/<file ID>   /healthz   /metrics\n" }
         out += "    connections   alloc \(s.connectionAllocCount)   current \(s.connectionCurrentCount)   max \(s.connectionMaxCount)\n"
         let lag = s.syncLagSeconds.map { "\($0) s behind" } ?? "never synced"
         out += "    sync          last source update \(formatTime(s.lastSourceUpdate))   last sync update \(formatTime(s.lastSyncUpdate))\n"
