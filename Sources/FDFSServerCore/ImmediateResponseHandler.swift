@@ -32,9 +32,8 @@ final class ImmediateResponseHandler<Handler: FDFSConnectionHandler>: ChannelDup
     private var needsFlush = false
     /// Requests passed on whose response has not been written in full yet.
     private var pendingResponses = 0
-    /// Bytes of the response being written that are still to come (0: the next write starts
-    /// a response).
-    private var responseBytesLeft: Int64 = 0
+    /// Where the responses written through here end.
+    private var responses = ResponseFollower()
     /// Inside a packet passed on (a streamed body): its later frames go on too.
     private var passingPacket = false
     /// Set when the responses cannot be followed: everything goes on from then on.
@@ -178,31 +177,12 @@ final class ImmediateResponseHandler<Handler: FDFSConnectionHandler>: ChannelDup
 
     /// Accounts for response bytes: headers start responses, their lengths end them.
     private func follow(_ buffer: ByteBuffer) {
-        var rest = buffer
-        while rest.readableBytes > 0 && !handedOver {
-            if responseBytesLeft == 0 {
-                guard rest.readableBytes >= FDFSHeader.size, let length = rest.getInteger(at: rest.readerIndex, as: Int64.self),
-                      length >= 0 else {
-                    handedOver = true
-                    return
-                }
-                responseBytesLeft = Int64(FDFSHeader.size) + length
-            }
-            let taken = Int(min(Int64(rest.readableBytes), responseBytesLeft))
-            rest.moveReaderIndex(forwardBy: taken)
-            consume(Int64(taken))
-        }
+        responses.follow(buffer) { _ in pendingResponses = max(0, pendingResponses - 1) }
+        if responses.lost { handedOver = true }
     }
 
     private func consume(_ count: Int64) {
-        guard count > 0 else { return }
-        guard responseBytesLeft >= count else {
-            handedOver = true
-            return
-        }
-        responseBytesLeft -= count
-        if responseBytesLeft == 0 {
-            pendingResponses = max(0, pendingResponses - 1)
-        }
+        responses.consume(count) { _ in pendingResponses = max(0, pendingResponses - 1) }
+        if responses.lost { handedOver = true }
     }
 }

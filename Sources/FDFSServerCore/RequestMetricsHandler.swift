@@ -19,11 +19,8 @@ final class RequestMetricsHandler: ChannelDuplexHandler {
     private let metrics: RequestMetrics
     /// Requests waiting for their response: command and the uptime (ns) their header came in.
     private var waiting = CircularBuffer<(command: UInt8, start: UInt64)>(initialCapacity: 4)
-    /// Bytes of the response being written that are still to come (0: the next write starts one).
-    private var responseBytesLeft: Int64 = 0
-    private var responseStatus: UInt8 = 0
-    /// The responses cannot be followed any more.
-    private var lost = false
+    /// Where the responses end (once it loses track, requests are no longer counted).
+    private var responses = ResponseFollower()
     private var isOpen = false
     private var receivedBytes: Int64 = 0
     private var sentBytes: Int64 = 0
@@ -64,7 +61,7 @@ final class RequestMetricsHandler: ChannelDuplexHandler {
         case .head(let header, let body):
             receivedBytes += Int64(FDFSHeader.size + body.readableBytes)
             // QUIT has no response.
-            if header.command != StorageCommand.quit.rawValue && !lost {
+            if header.command != StorageCommand.quit.rawValue && !responses.lost {
                 waiting.append((header.command, NIODeadline.now().uptimeNanoseconds))
             }
         case .bodyPart(let part):
@@ -86,10 +83,10 @@ final class RequestMetricsHandler: ChannelDuplexHandler {
         switch unwrapOutboundIn(data) {
         case .bytes(let buffer):
             sentBytes += Int64(buffer.readableBytes)
-            if !lost { follow(buffer) }
+            responses.follow(buffer) { responded(status: $0) }
         case .file(_, _, let count):
             sentBytes += count
-            if !lost { consume(count) }
+            responses.consume(count) { responded(status: $0) }
         }
         context.write(data, promise: promise)
     }
@@ -99,47 +96,19 @@ final class RequestMetricsHandler: ChannelDuplexHandler {
         context.flush()
     }
 
-    private func follow(_ buffer: ByteBuffer) {
-        var rest = buffer
-        while rest.readableBytes > 0 && !lost {
-            if responseBytesLeft == 0 {
-                guard rest.readableBytes >= FDFSHeader.size, let length = rest.getInteger(at: rest.readerIndex, as: Int64.self),
-                      length >= 0, let status = rest.getInteger(at: rest.readerIndex + 9, as: UInt8.self) else {
-                    lost = true
-                    return
-                }
-                responseBytesLeft = Int64(FDFSHeader.size) + length
-                responseStatus = status
-            }
-            let taken = Int(min(Int64(rest.readableBytes), responseBytesLeft))
-            rest.moveReaderIndex(forwardBy: taken)
-            consume(Int64(taken))
-        }
-    }
-
-    private func consume(_ count: Int64) {
-        guard count > 0 else { return }
-        guard responseBytesLeft >= count else {
-            lost = true
-            return
-        }
-        responseBytesLeft -= count
-        if responseBytesLeft == 0 { responded() }
-    }
-
     /// A whole response went out: it answers the oldest waiting request.
-    private func responded() {
+    private func responded(status: UInt8) {
         guard let request = waiting.popFirst() else { return }
-        let key = UInt16(request.command) << 8 | UInt16(responseStatus)
+        let key = UInt16(request.command) << 8 | UInt16(status)
         let counter: Counter
         if let c = counters[key] {
             counter = c
         } else {
-            counter = metrics.counter(command: request.command, status: responseStatus)
+            counter = metrics.counter(command: request.command, status: status)
             counters[key] = counter
         }
         let elapsed = NIODeadline.now().uptimeNanoseconds &- request.start
-        metrics.finished(command: request.command, status: responseStatus, counter: counter, latencyNanoseconds: Int64(elapsed))
+        metrics.finished(command: request.command, status: status, counter: counter, latencyNanoseconds: Int64(elapsed))
     }
 
     private func publishBytes() {

@@ -41,21 +41,25 @@ func withGateway<T>(token: AntiStealToken? = nil, failFile: String? = nil, netwo
     // A loop of its own: the 10,000-request test must not queue work on the shared loops
     // that other suites' in-process servers time themselves on.
     let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    let gateway = HTTPGateway(settings: settings, source: source, eventLoopGroup: loops, logger: Logger(label: "test"))
+    // The gateway is gone before its loop shuts down (its deinit touches a promise of the loop).
+    let result = await served(HTTPGateway(settings: settings, source: source, eventLoopGroup: loops, logger: Logger(label: "test")),
+                              root: root, body)
+    try await loops.shutdownGracefully()
+    return try result.get()
+}
+
+private func served<T>(_ gateway: HTTPGateway, root: String, _ body: (_ port: Int, _ root: String) async throws -> T) async -> Result<T, any Error> {
     let task = Task { try await gateway.run() }
-    let port = try await gateway.waitUntilListening().port!
+    let result: Result<T, any Error>
     do {
-        let result = try await body(port, root)
-        task.cancel()
-        _ = await task.result
-        try await loops.shutdownGracefully()
-        return result
+        let port = try await gateway.waitUntilListening().port!
+        result = .success(try await body(port, root))
     } catch {
-        task.cancel()
-        _ = await task.result
-        try? await loops.shutdownGracefully()
-        throw error
+        result = .failure(error)
     }
+    task.cancel()
+    _ = await task.result
+    return result
 }
 
 let content: [UInt8] = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 8) }

@@ -67,6 +67,40 @@ import Testing
         #expect(try await HTTPTestConnection.open(port: http1).fetch("GET", "/group1/" + name + "?redirect=1").status == 404)
 
         try await bigFileKeepsMemoryFlat(cluster, near: name)
+        try await redirectBeforeThePeerHasTheFile(cluster)
+    }
+
+    /// Storage 0 holds its pushes (restarted with a sync window that excludes now): a file
+    /// uploaded to it never reaches storage 1, whose HTTP port answers with a 302 to storage 0
+    /// (the tracker names only the member that has it); following the redirect gives the bytes.
+    func redirectBeforeThePeerHasTheFile(_ cluster: GroupCluster) async throws {
+        await cluster.stop(0)
+        var now = time(nil)
+        var parts = tm()
+        localtime_r(&now, &parts)
+        let hour = Int(parts.tm_hour)
+        let text = try String(contentsOfFile: cluster.configPath(0), encoding: .utf8)
+        try DaemonCluster.override(text, [
+            "sync_start_time": String(format: "%02d:00", (hour + 2) % 24), "sync_end_time": String(format: "%02d:00", (hour + 3) % 24),
+        ]).write(toFile: cluster.configPath(0), atomically: true, encoding: .utf8)
+        try cluster.start(0)
+        try await cluster.waitUntilActive([0, 1])
+        try await waitForHealth(cluster.httpPorts[0], cluster)
+
+        var rng = SeededRandomNumberGenerator(seed: 82)
+        let bytes = rng.bytes(50_000)
+        let client = try await cluster.client(0)
+        let name = try await client.uploadFile(.bytes(bytes), fileExtension: "txt").remoteFilename
+        await client.close()
+        let peer = try await cluster.client(1)
+        #expect(try await peer.fileExists(ReplicationTests.fileID(name)) == false)
+        await peer.close()
+        let http0 = cluster.httpPorts[0], http1 = cluster.httpPorts[1]
+        let moved = try await HTTPTestConnection.open(port: http1).fetch("GET", "/group1/" + name)
+        #expect(moved.status == 302)
+        #expect(moved.header("Location") == "http://127.0.0.1:\(http0)/group1/\(name)?redirect=1")
+        let followed = try await run("curl", ["-s", "-f", "-L", "-o", "-", "http://127.0.0.1:\(http1)/group1/\(name)"])
+        #expect(followed.status == 0 && Array(followed.output) == bytes)
     }
 
     /// A 1 GiB file (sparse, put straight into the store path) read whole, and by a reader
