@@ -16,7 +16,7 @@ import FDFSTesting
     @Test func parsersSurviveRandomAndMutatedText() {
         var rng = SeededRandomNumberGenerator(seed: 0xC0_4F16)
         var loaded = 0
-        for _ in 0..<100_000 {
+        for _ in 0..<PropertyBudget.iterations(20_000) {
             let b = Mutator.mutate(Array(Self.seeds.randomElement(using: &rng)!.utf8), alphabet: Int.random(in: 0..<4, using: &rng) == 0 ? nil : Self.alphabet, &rng)
             let text = String(decoding: b, as: UTF8.self)
             if (try? TrackerConfiguration.parse(text: text, path: "fuzz.conf")) != nil { loaded += 1 }

@@ -8,7 +8,9 @@ import FDFSTesting
 /// `FDFSProtocolError` for bad input, and no buffer beyond the configured limits. A failure
 /// names the decoder, seed and iteration so it can be replayed.
 enum Fuzz {
-    static let iterations = 100_000
+    /// Per decoder target (about 85 of them) and per framing policy: 10,000 in CI, about 50 s
+    /// of CPU in all; `FDFS_PROPERTY_SCALE` runs more.
+    static let iterations = PropertyBudget.iterations(10_000)
     /// Request and response bodies of the golden vectors, by role and command.
     static let corpus: [FDFSServerRole: [UInt8: (requests: [[UInt8]], responses: [[UInt8]])]] = {
         var out: [FDFSServerRole: [UInt8: (requests: [[UInt8]], responses: [[UInt8]])]] = [.tracker: [:], .storage: [:]]
