@@ -226,3 +226,20 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Coverage-guided fuzz targets (libFuzzer, docs/fuzzing.md): only when tools/fuzz builds
+// with FDFS_FUZZ=1 (and -sanitize=fuzzer,address), into .build-fuzz.
+if Context.environment["FDFS_FUZZ"] == "1" {
+    let fuzz: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
+    let targets: [(String, String, [Target.Dependency])] = [
+        ("fuzz-frame", "Fuzz/frame", ["FDFSProtocol", .product(name: "NIOCore", package: "swift-nio")]),
+        ("fuzz-message", "Fuzz/message", ["FDFSProtocol", .product(name: "NIOCore", package: "swift-nio")]),
+        ("fuzz-fileid", "Fuzz/fileid", ["FDFSModel"]),
+        ("fuzz-config", "Fuzz/config", ["FDFSConfig"]),
+        ("fuzz-statefiles", "Fuzz/statefiles", ["FDFSStorageEngine", "FDFSTracker"]),
+    ]
+    for (name, path, dependencies) in targets {
+        package.targets.append(.executableTarget(name: name, dependencies: dependencies, path: path, swiftSettings: fuzz))
+    }
+}
+
