@@ -109,6 +109,9 @@ struct MonitorSnapshot: Codable, Sendable {
             case .success(let l):
                 leader = leader ?? l
                 trackers.append(Tracker(address: address.description, reachable: true, leader: false, error: nil))
+            case .failure(FDFSClientError.status(.ENOENT)):
+                // It answered: reachable, but between leaders (one was just stopped).
+                trackers.append(Tracker(address: address.description, reachable: true, leader: false, error: "no leader known yet"))
             case .failure(let error):
                 trackers.append(Tracker(address: address.description, reachable: false, leader: false, error: "\(error)"))
             }
@@ -176,7 +179,7 @@ struct MonitorSnapshot: Codable, Sendable {
     func render() -> String {
         var out = "trackers (\(trackers.count))\n"
         for t in trackers {
-            let state = t.reachable ? (t.leader ? "up    leader" : "up") : "DOWN  \(t.error ?? "")"
+            let state = t.reachable ? (t.leader ? "up    leader" : t.error.map { "up    (\($0))" } ?? "up") : "DOWN  \(t.error ?? "")"
             out += "  \(t.address.padding(22))\(state)\n"
         }
         out += "\ngroups (\(groups.count))\n"
