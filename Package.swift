@@ -95,6 +95,7 @@ let package = Package(
                 "FDFSModel", "FDFSProtocol", "FDFSFileSystem", "FDFSConfig",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),

@@ -80,9 +80,26 @@ public final class FDFSClientConnection: Sendable {
     /// With `networkTimeout`, a request whose connection neither sends nor receives a byte
     /// for that long fails with `FDFSClientError.timedOut` and the connection is closed
     /// (`network_timeout` of client.conf; a download paused by its slow consumer does not count).
+    /// With `clusterSecrets` (a daemon dialing another member of its cluster), the connection
+    /// proves the cluster secret before it is returned (`proveClusterSecret`).
     public static func connect(host: String, port: Int, bindAddress: String? = nil, connectTimeout: TimeAmount = .seconds(10),
                                networkTimeout: TimeAmount? = nil, maxResponseBytes: Int = 16 * 1024 * 1024,
+                               clusterSecrets: ClusterSecrets? = nil,
                                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> FDFSClientConnection {
+        let connection = try await open(host: host, port: port, bindAddress: bindAddress, connectTimeout: connectTimeout,
+                                        networkTimeout: networkTimeout, maxResponseBytes: maxResponseBytes, group: group)
+        guard let clusterSecrets else { return connection }
+        do {
+            try await connection.proveClusterSecret(clusterSecrets, server: "\(host):\(port)")
+        } catch {
+            await connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    static func open(host: String, port: Int, bindAddress: String?, connectTimeout: TimeAmount, networkTimeout: TimeAmount?,
+                     maxResponseBytes: Int, group: any EventLoopGroup) async throws -> FDFSClientConnection {
         let limits = FDFSLimits(maxBufferedBodyBytes: maxResponseBytes)
         var bootstrap = ClientBootstrap(group: group)
         if let bindAddress { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: bindAddress, port: 0)) }

@@ -106,6 +106,13 @@ public struct ServiceSettings: Hashable, Sendable {
     public var allowHosts: [String] = []
     public var log = LogSettings()
     public var connectionPool = ConnectionPoolSettings()
+    /// `cluster_secret` (our extension, docs/security.md): when set, trackers and storages
+    /// prove it to each other before any cluster command; nil (the default) leaves the cluster
+    /// open as FastDFS is, so C servers can take part.
+    public var clusterSecret: String?
+    /// `cluster_secret_previous`: a second secret, proven and accepted while the secret is
+    /// rolled to a new one.
+    public var clusterSecretPrevious: String?
 
     public init(port: Int, networkTimeoutSeconds: Int, basePath: String) {
         self.port = port
@@ -158,7 +165,23 @@ public struct ServiceSettings: Hashable, Sendable {
         s.allowHosts = r.stringList("allow_hosts")
         s.log = try LogSettings.read(&r)
         s.connectionPool = try ConnectionPoolSettings.read(&r)
+        s.clusterSecret = try readSecret(&r, "cluster_secret")
+        s.clusterSecretPrevious = try readSecret(&r, "cluster_secret_previous")
+        if s.clusterSecretPrevious != nil && s.clusterSecret == nil {
+            throw r.missing("cluster_secret", "required when cluster_secret_previous is set (it is the new secret of a roll)")
+        }
         return s
+    }
+
+    /// The fewest characters a cluster secret may have.
+    public static let minimumSecretLength = 16
+
+    static func readSecret(_ r: inout ConfigReader, _ key: String) throws(ConfigError) -> String? {
+        guard let secret = r.string(key) else { return nil }
+        guard secret.utf8.count >= minimumSecretLength else {
+            throw r.inconsistent(key, "must have at least \(minimumSecretLength) characters (\(secret.utf8.count) given); make one with: openssl rand -hex 32")
+        }
+        return secret
     }
 }
 

@@ -179,6 +179,10 @@ public struct TrackerConfiguration: ConfigurationFile, Hashable {
     /// `http.server_port`: the tracker's HTTP port for `/healthz` (docs/http.md); 0, the
     /// default, turns it off. C tracker samples set 8080 here.
     public var httpServerPort = 0
+    /// `admin_hosts` (our extension; repeated or comma-separated, `allow_hosts` syntax): who may
+    /// delete storages and groups. Loopback only by default; `*` admits everyone, as FastDFS does.
+    public var adminHosts: [String] = TrackerConfiguration.defaultAdminHosts
+    public static let defaultAdminHosts = ["127.0.0.0/8", "::1"]
     /// Unknown keys and adjusted values; the daemon should log them.
     public var warnings: [ConfigWarning] = []
 
@@ -242,6 +246,8 @@ public struct TrackerConfiguration: ConfigurationFile, Hashable {
         idTypeInFilename = try r.value("id_type_in_filename", default: .ip, IDTypeInFilename.parse)
         trustStorageServerID = try r.bool("trust_storage_server_id", default: true)
         storeSlaveFileUseLink = try r.bool("store_slave_file_use_link", default: false)
+        let admin = r.stringList("admin_hosts").flatMap { $0.split(separator: ",").map { String(trimASCIIWhitespace($0)) } }.filter { !$0.isEmpty }
+        adminHosts = admin.isEmpty ? Self.defaultAdminHosts : admin
 
         if service.addressFamily == .ipv6 && !(useStorageID && idTypeInFilename == .id) {
             throw r.inconsistent("address_family", "IPv6 requires use_storage_id = true and id_type_in_filename = id")

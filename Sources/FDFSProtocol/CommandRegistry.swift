@@ -106,6 +106,8 @@ public enum CommandRegistry {
         .make(PingLeaderRequest.self, "TRACKER_PING_LEADER"),
         .make(NotifyNextLeaderRequest.self, "TRACKER_NOTIFY_NEXT_LEADER"),
         .make(CommitNextLeaderRequest.self, "TRACKER_COMMIT_NEXT_LEADER"),
+        .make(ClusterChallengeRequest.self, "CLUSTER_CHALLENGE"),
+        .make(ClusterProofRequest.self, "CLUSTER_PROOF"),
     ]
 
     public static let storageCommands: [CommandDescriptor] = [
@@ -143,6 +145,8 @@ public enum CommandRegistry {
         .make(SyncModifyFileRequest.self, "SYNC_MODIFY_FILE"),
         .make(SyncTruncateFileRequest.self, "SYNC_TRUNCATE_FILE"),
         .make(SyncRenameFileRequest.self, "SYNC_RENAME_FILE"),
+        .make(ClusterChallengeRequest.self, "CLUSTER_CHALLENGE"),
+        .make(ClusterProofRequest.self, "CLUSTER_PROOF"),
     ]
 
     static let trackerTable = table(trackerCommands)

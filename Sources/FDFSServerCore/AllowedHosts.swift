@@ -24,6 +24,8 @@ import Darwin
 public struct AllowedHosts: Hashable, Sendable, CustomStringConvertible {
     /// A list that admits everyone.
     public static let everyone = AllowedHosts(allowsEveryone: true, addresses: [], networks: [])
+    /// Loopback only: 127.0.0.0/8 and ::1 (the default of `admin_hosts`).
+    public static let loopback = try! AllowedHosts(["127.0.0.0/8", "::1"])
 
     /// The most addresses one bracket range may expand to; `[0-4294967295]` must not
     /// allocate gigabytes. A /16 worth is far more than any hand-written range needs.
@@ -65,7 +67,7 @@ public struct AllowedHosts: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses the `allow_hosts` values, one entry per value (the key is repeated in the file).
     /// Blank values are skipped; an empty list admits everyone.
-    public init(_ values: [String]) throws(FDFSServerError) {
+    public init(_ values: [String], key: String = "allow_hosts") throws(FDFSServerError) {
         var everyone = false
         var addresses: Set<[UInt8]> = []
         var networks: [Network] = []
@@ -77,11 +79,11 @@ public struct AllowedHosts: Hashable, Sendable, CustomStringConvertible {
             if value == "*" {
                 everyone = true
             } else if value.contains("/") {
-                networks.append(try Self.parseCIDR(value))
+                networks.append(try Self.parseCIDR(value, key: key))
             } else if value.contains("[") || value.contains("]") {
-                addresses.formUnion(try Self.expandRange(value))
+                addresses.formUnion(try Self.expandRange(value, key: key))
             } else {
-                addresses.insert(try Self.parseAddress(value, entry: value))
+                addresses.insert(try Self.parseAddress(value, entry: value, key: key))
             }
         }
         self.init(allowsEveryone: everyone || !sawEntry, addresses: addresses, networks: networks)
@@ -102,24 +104,24 @@ public struct AllowedHosts: Hashable, Sendable, CustomStringConvertible {
 
     // MARK: Parsing
 
-    static func parseCIDR(_ value: String) throws(FDFSServerError) -> Network {
+    static func parseCIDR(_ value: String, key: String) throws(FDFSServerError) -> Network {
         let parts = value.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2 else {
-            throw FDFSServerError(.invalidAllowHosts, "allow_hosts \"\(value)\": a CIDR block is written address/bits")
+            throw FDFSServerError(.invalidAllowHosts, "\(key) \"\(value)\": a CIDR block is written address/bits")
         }
-        let address = try parseAddress(String(parts[0]), entry: value)
+        let address = try parseAddress(String(parts[0]), entry: value, key: key)
         let maxBits = address.count * 8
         guard let bits = Int(parts[1]), parts[1].allSatisfy(\.isASCIIDigit), (0...maxBits).contains(bits) else {
-            throw FDFSServerError(.invalidAllowHosts, "allow_hosts \"\(value)\": prefix length must be 0...\(maxBits)")
+            throw FDFSServerError(.invalidAllowHosts, "\(key) \"\(value)\": prefix length must be 0...\(maxBits)")
         }
         return Network(prefix: Network.masked(address, prefixBits: bits), prefixBits: bits)
     }
 
     /// Expands `prefix[items]suffix`, items being `n` or `a-b` separated by commas.
-    static func expandRange(_ value: String) throws(FDFSServerError) -> Set<[UInt8]> {
+    static func expandRange(_ value: String, key: String) throws(FDFSServerError) -> Set<[UInt8]> {
         guard let open = value.firstIndex(of: "["), let close = value.firstIndex(of: "]"), open < close,
               value.filter({ $0 == "[" || $0 == "]" }).count == 2 else {
-            throw FDFSServerError(.invalidAllowHosts, "allow_hosts \"\(value)\": a range is one [...] group, e.g. 10.0.1.[1-15,20]")
+            throw FDFSServerError(.invalidAllowHosts, "\(key) \"\(value)\": a range is one [...] group, e.g. 10.0.1.[1-15,20]")
         }
         let prefix = value[..<open]
         let suffix = value[value.index(after: close)...]
@@ -129,34 +131,34 @@ public struct AllowedHosts: Hashable, Sendable, CustomStringConvertible {
             let bounds = item.trimmingASCIIWhitespace().split(separator: "-", omittingEmptySubsequences: false)
             guard (1...2).contains(bounds.count), bounds.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCIIDigit) }),
                   let low = Int(bounds[0]), let high = Int(bounds[bounds.count - 1]), low <= high else {
-                throw FDFSServerError(.invalidAllowHosts, "allow_hosts \"\(value)\": \"\(item)\" is not a number or a range low-high")
+                throw FDFSServerError(.invalidAllowHosts, "\(key) \"\(value)\": \"\(item)\" is not a number or a range low-high")
             }
             let width = bounds[0].count > 1 && bounds[0].first == "0" ? bounds[0].count : 0
             expanded += high - low + 1
             guard expanded <= maxRangeAddresses else {
-                throw FDFSServerError(.invalidAllowHosts, "allow_hosts \"\(value)\": expands to more than \(maxRangeAddresses) addresses")
+                throw FDFSServerError(.invalidAllowHosts, "\(key) \"\(value)\": expands to more than \(maxRangeAddresses) addresses")
             }
             for n in low...high {
                 var digits = String(n)
                 if digits.count < width { digits = String(repeating: "0", count: width - digits.count) + digits }
-                result.insert(try parseAddress(prefix + digits + suffix, entry: value))
+                result.insert(try parseAddress(prefix + digits + suffix, entry: value, key: key))
             }
         }
         return result
     }
 
     /// An IPv4 or IPv6 literal as bytes; anything else is taken for a host name.
-    static func parseAddress(_ text: String, entry: String) throws(FDFSServerError) -> [UInt8] {
+    static func parseAddress(_ text: String, entry: String, key: String) throws(FDFSServerError) -> [UInt8] {
         if let address = try? SocketAddress(ipAddress: text, port: 0), let bytes = address.ipAddressBytes {
             return unmappingIPv4(bytes)
         }
         // Digits and dots, or a colon, was meant as an address; other letters make a name.
         let looksNumeric = text.allSatisfy { $0.isASCIIDigit || $0 == "." } || text.contains(":")
         if text.isEmpty || looksNumeric || text.contains(where: { !($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") }) {
-            throw FDFSServerError(.invalidAllowHosts, "allow_hosts \"\(entry)\": \"\(text)\" is not an IP address")
+            throw FDFSServerError(.invalidAllowHosts, "\(key) \"\(entry)\": \"\(text)\" is not an IP address")
         }
         throw FDFSServerError(.hostNameNotSupported,
-                              "allow_hosts \"\(entry)\": host names are not supported, use IP addresses, CIDR blocks or IP ranges")
+                              "\(key) \"\(entry)\": host names are not supported, use IP addresses, CIDR blocks or IP ranges")
     }
 
     /// `::ffff:a.b.c.d` as the 4 IPv4 bytes; other addresses unchanged.

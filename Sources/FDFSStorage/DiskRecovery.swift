@@ -1,4 +1,4 @@
-import FDFSClient
+public import FDFSClient
 import FDFSFileSystem
 public import FDFSModel
 import FDFSProtocol
@@ -124,6 +124,8 @@ public struct DiskRecovery: Sendable {
     public let logger: Logger
     /// Pause between two rounds of questions to the trackers.
     public var retryInterval: Duration = .seconds(1)
+    /// `cluster_secret`, proven to trackers and to the source peer.
+    public var clusterSecrets: ClusterSecrets?
 
     public init(group: GroupName, ownIP: String, port: Int, serverID: StorageID?, ownSource: FileSource, trackers: [Tracker],
                 bindAddress: String?, paths: StorePaths, catalogPath: String, networkTimeoutSeconds: Int, logger: Logger) {
@@ -306,7 +308,8 @@ public struct DiskRecovery: Sendable {
 
     /// One question to one tracker on a fresh connection.
     func ask<T: Sendable>(_ t: Tracker, _ body: @Sendable (FDFSClientConnection) async throws -> T) async throws -> T {
-        let link = try await FDFSClientConnection.connect(host: t.host, port: t.port, bindAddress: bindAddress, connectTimeout: .seconds(5))
+        let link = try await FDFSClientConnection.connect(host: t.host, port: t.port, bindAddress: bindAddress, connectTimeout: .seconds(5),
+                                                          clusterSecrets: clusterSecrets)
         do {
             let answer = try await body(link)
             await link.close()
@@ -323,7 +326,8 @@ public struct DiskRecovery: Sendable {
         let timeout = Duration.seconds(max(networkTimeoutSeconds, 600))
         let fd = try FileSystemCalls.open(path, O_RDWR | O_CREAT | O_TRUNC, mode: 0o644)
         defer { try? FileSystemCalls.close(fd, path: path) }
-        let link = try await FDFSClientConnection.connect(host: source.ip, port: source.port, bindAddress: bindAddress, connectTimeout: .seconds(10))
+        let link = try await FDFSClientConnection.connect(host: source.ip, port: source.port, bindAddress: bindAddress, connectTimeout: .seconds(10),
+                                                          clusterSecrets: clusterSecrets)
         let received: Int64
         do {
             received = try await withDeadline(timeout, what: "the binlog of store_path\(index) from \(source)", onTimeout: { await link.close() }) {

@@ -31,6 +31,7 @@ extension StorageConnectionHandler {
 
     public func respondImmediately(to header: FDFSHeader, body: ByteBuffer, content: ByteBuffer,
                                    context: ImmediateRequestContext) -> ImmediateResponse? {
+        guard admitsImmediately(header, context) else { return nil }
         guard let request = try? CommandRegistry.decodeRequest(header: header, body: body, role: .storage) else { return nil }
         if request is any SyncFileRequest {
             return immediateSyncFile(request, header: header, body: body, content: content, context: context)

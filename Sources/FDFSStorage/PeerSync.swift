@@ -198,7 +198,8 @@ public struct PeerSync: Sendable {
             }
         }
         let link = try await FDFSClientConnection.connect(host: peer.ipAddress, port: peer.port, bindAddress: settings.bindAddress,
-                                                          connectTimeout: TimeAmount(settings.connectTimeout), group: eventLoop)
+                                                          connectTimeout: TimeAmount(settings.connectTimeout),
+                                                          clusterSecrets: node.settings.clusterSecrets, group: eventLoop)
         defer { Task { await link.close() } }
         let own = await node.peers!.selfID
         _ = try await link.request(ReportServerIDRequest(storageID: own))

@@ -1,3 +1,4 @@
+public import FDFSClient
 public import FDFSServerCore
 import FDFSFileSystem
 import FDFSModel
@@ -29,10 +30,13 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     let sourceAddresses: [UInt32: String]
     /// The answer to HTTP_ENDPOINT (251, our extension): `http.server_port` and `http.domain_name`.
     let httpEndpoint: HTTPEndpointResponse
+    /// Set with `cluster_secret`: the sync commands need a connection that proved it.
+    let clusterGate: ClusterGate?
 
     public init(store: StorageStore, fileSync: FileSyncPolicy = FileSyncPolicy(), now: @escaping @Sendable () -> Int64, stats: StorageStats = StorageStats(),
                 progress: SyncReceiveProgress = SyncReceiveProgress(), sourceAddresses: [UInt32: String] = [:],
-                httpEndpoint: HTTPEndpointResponse = HTTPEndpointResponse(port: 0)) {
+                httpEndpoint: HTTPEndpointResponse = HTTPEndpointResponse(port: 0), clusterGate: ClusterGate? = nil) {
+        self.clusterGate = clusterGate
         self.httpEndpoint = httpEndpoint
         self.store = store
         self.fileSync = fileSync
@@ -97,6 +101,13 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             for try await frame in connection.inbound {
                 switch frame {
                 case .head(let h, let body):
+                    if let gate = clusterGate, !gate.admits(h.command, sync.cluster) {
+                        // Refused before any of its content is read: nothing reaches the disk.
+                        refuse(connection, "command \(h.command) before proving the cluster secret")
+                        try await connection.reply(status: FDFSStatus.EACCES.rawValue)
+                        connection.close()
+                        return
+                    }
                     head = (h, body)
                     stats.requested(h, fixedPartBytes: body.readableBytes)
                     sync.requestBytes = Self.syncCommands.contains(h.command) ? Int64(FDFSHeader.size) + h.bodyLength : 0
@@ -295,6 +306,17 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             switch request {
             case is ActiveTestRequest:
                 try await connection.reply(EmptyBody())
+            case let r as ClusterChallengeRequest:
+                guard let gate = clusterGate else { throw StorageError(.EOPNOTSUPP, "no cluster_secret is set on this storage") }
+                try await connection.reply(gate.challenge(r, sync.cluster))
+            case let r as ClusterProofRequest:
+                guard let gate = clusterGate else { throw StorageError(.EOPNOTSUPP, "no cluster_secret is set on this storage") }
+                guard gate.verify(r, sync.cluster) else {
+                    refuse(connection, "a wrong cluster secret")
+                    try await connection.reply(status: FDFSStatus.EACCES.rawValue)
+                    return true
+                }
+                try await connection.reply(EmptyBody())
             case let r as DownloadFileRequest:
                 try await download(r, connection)
             case let r as FetchOnePathBinlogRequest: return try await exportBinlog(r, connection)
@@ -422,6 +444,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     /// everything else (errors included, so that an EINVAL still closes the connection) goes
     /// to `handle`.
     public func respondImmediately(to header: FDFSHeader, body: ByteBuffer, context: ImmediateRequestContext) -> ImmediateResponse? {
+        guard admitsImmediately(header, context) else { return nil }
         if header.command != StorageCommand.downloadFile.rawValue { return immediateDelete(header, body: body, context: context) }
         guard header.command == StorageCommand.downloadFile.rawValue,
               let r = try? CommandRegistry.decodeRequest(header: header, body: body, role: .storage) as? DownloadFileRequest,

@@ -59,9 +59,12 @@ public struct StorageService: Service {
             try flag.save(path: flagPath)
         }
         // Disk recovery (§7.6): wiped store paths get their files back from a peer before we serve or join.
-        try await DiskRecovery(group: group, ownIP: ownIP, port: c.port, serverID: serverID, ownSource: fileNameSource, trackers: trackers,
-                               bindAddress: bind, paths: paths, catalogPath: StorageStore.catalogPath(basePath: c.basePath),
-                               networkTimeoutSeconds: c.service.networkTimeoutSeconds, logger: logger).run(justCreated: created, syncOldDone: flag.syncOldDone)
+        let clusterSecrets = ClusterSecrets(current: c.service.clusterSecret, previous: c.service.clusterSecretPrevious)
+        var recovery = DiskRecovery(group: group, ownIP: ownIP, port: c.port, serverID: serverID, ownSource: fileNameSource, trackers: trackers,
+                                    bindAddress: bind, paths: paths, catalogPath: StorageStore.catalogPath(basePath: c.basePath),
+                                    networkTimeoutSeconds: c.service.networkTimeoutSeconds, logger: logger)
+        recovery.clusterSecrets = clusterSecrets
+        try await recovery.run(justCreated: created, syncOldDone: flag.syncOldDone)
 
         // Counters and the subdirectory cursor of the last run (storage_stat.dat, §7.2, §7.4).
         let statPath = StorageStatFile.path(basePath: c.basePath)
@@ -84,7 +87,8 @@ public struct StorageService: Service {
         let progress = SyncReceiveProgress()
         let handler = StorageConnectionHandler(store: store, fileSync: FileSyncPolicy(afterWrittenBytes: c.fsyncAfterWrittenBytes, beforeReply: c.fsyncBeforeReply),
                                                now: now, stats: stats, progress: progress, sourceAddresses: sourceAddresses,
-                                               httpEndpoint: HTTPEndpointResponse(port: c.http.port, domainName: c.http.domainName))
+                                               httpEndpoint: HTTPEndpointResponse(port: c.http.port, domainName: c.http.domainName),
+                                               clusterGate: clusterSecrets.map { ClusterGate(secrets: $0, role: .storage) })
         // Metrics are kept only when there is an HTTP port to read them from.
         let metrics = c.http.port > 0 ? DaemonMetrics(role: .storage) : nil
         let server = FDFSServer(settings: settings, handler: handler, logger: logger, metrics: metrics?.requests)
@@ -98,6 +102,7 @@ public struct StorageService: Service {
         reporter.statReportInterval = .seconds(c.statReportIntervalSeconds)
         reporter.connectTimeout = .seconds(c.service.connectTimeoutSeconds)
         reporter.storageID = serverID
+        reporter.clusterSecrets = clusterSecrets
         let source = SyncInfo(sourceID: flag.syncSourceServer.isEmpty ? nil : try? StorageID(flag.syncSourceServer),
                               untilTimestamp: flag.syncUntilTimestamp)
         let persistedFlag = flag
@@ -127,6 +132,7 @@ public struct StorageService: Service {
         if c.hasSyncWindow { syncSettings.syncWindow = (c.syncStartTime.secondsSinceMidnight, c.syncEndTime.secondsSinceMidnight) }
         var calls = TrackerCalls(trackers: trackers, bindAddress: bind, logger: logger)
         calls.connectTimeout = .seconds(c.service.connectTimeoutSeconds)
+        calls.clusterSecrets = clusterSecrets
         let board = SyncLagBoard()
         let sync = SyncService(node: node, store: store, settings: syncSettings, calls: calls, board: board, logger: logger)
         // The HTTP port (http.server_port; docs/http.md).

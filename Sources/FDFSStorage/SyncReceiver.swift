@@ -1,3 +1,4 @@
+import FDFSClient
 import FDFSFileSystem
 public import FDFSModel
 import FDFSProtocol
@@ -47,6 +48,8 @@ public final class SyncReceiveProgress: @unchecked Sendable {
 ///
 /// One per connection, shared by the immediate path and `handle` (`ConnectionLocal`).
 final class SyncConnectionState: Sendable {
+    /// Whether the dialer proved the cluster secret (with `cluster_secret` set).
+    let cluster = ClusterAuthState()
     private let sender = Mutex<StorageID?>(nil)
     var senderID: StorageID? {
         get { sender.withLock { $0 } }
@@ -364,3 +367,21 @@ func setModificationTime(_ path: String, _ seconds: Int64) {
 }
 
 func hex(_ value: UInt32) -> String { "0x" + String(value, radix: 16) }
+
+// MARK: - The cluster secret
+
+extension StorageConnectionHandler {
+    /// False for a cluster command on a connection that has not proven the secret: `handle`
+    /// then refuses it (EACCES) and closes the connection.
+    func admitsImmediately(_ header: FDFSHeader, _ context: ImmediateRequestContext) -> Bool {
+        guard let gate = clusterGate else { return true }
+        return gate.admits(header.command, context.local.object { SyncConnectionState() }.cluster)
+    }
+
+    /// Logs a refusal of the cluster gate, at most once a minute per address.
+    func refuse(_ connection: FDFSConnection, _ why: String) {
+        let peer = connection.remoteAddress.ipAddress ?? "?"
+        guard let gate = clusterGate, gate.shouldLogRefusal(of: peer) else { return }
+        connection.logger.warning("refused \(peer): \(why); is cluster_secret the same on it? (further refusals of this address are not logged for 60 s)")
+    }
+}

@@ -1,4 +1,4 @@
-import FDFSClient
+public import FDFSClient
 public import FDFSModel
 public import FDFSProtocol
 public import Logging
@@ -12,6 +12,8 @@ public struct TrackerCalls: Sendable {
     /// Outgoing connections leave from this address (`bind_addr` with `client_bind`).
     public var bindAddress: String?
     public var connectTimeout: Duration = .seconds(10)
+    /// `cluster_secret`, proven on every connection.
+    public var clusterSecrets: ClusterSecrets?
     /// The pause between the attempts of REPORT_STATUS on one tracker, and between rounds of
     /// SYNC_SRC_REQ over all trackers.
     public var retryDelay: Duration = .seconds(5)
@@ -27,7 +29,7 @@ public struct TrackerCalls: Sendable {
     func call<R: FDFSRequest>(_ request: R, tracker index: Int) async throws -> R.Response {
         let t = trackers[index]
         let link = try await FDFSClientConnection.connect(host: t.host, port: t.port, bindAddress: bindAddress,
-                                                          connectTimeout: TimeAmount(connectTimeout))
+                                                          connectTimeout: TimeAmount(connectTimeout), clusterSecrets: clusterSecrets)
         do {
             let answer = try await link.request(request)
             try? await link.sendWithoutResponse(QuitRequest().requestPacket())

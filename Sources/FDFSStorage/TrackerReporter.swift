@@ -1,4 +1,4 @@
-import FDFSClient
+public import FDFSClient
 public import FDFSModel
 public import FDFSProtocol
 public import Logging
@@ -23,6 +23,8 @@ public struct ReporterSettings: Sendable {
     /// Own server id when the trackers use storage ids (`use_storage_id`): sent in JOIN and
     /// used as this storage's id in the peer table. nil: the id is the IP address.
     public var storageID: StorageID?
+    /// `cluster_secret`: proven to each tracker before JOIN, and to peers before pushes.
+    public var clusterSecrets: ClusterSecrets?
 
     public init(group: GroupName, storagePort: Int, storePathCount: Int, trackers: [(host: String, port: Int)]) {
         self.group = group
@@ -147,6 +149,11 @@ public struct TrackerReporter: Service {
             while !Task.isCancelled {
                 do {
                     try await session(settings)
+                } catch FDFSClientError.status(.EACCES) {
+                    logger.warning("the tracker refused this storage (EACCES): it requires the cluster secret; set the same cluster_secret in storage.conf",
+                                   metadata: ["fdfs.tracker": "\(settings.trackers[trackerIndex].host):\(settings.trackers[trackerIndex].port)"])
+                } catch let error as ClusterSecretError {
+                    logger.warning("not joining: \(error)")
                 } catch {
                     logger.info("tracker connection ended; retrying", metadata: [
                         "fdfs.tracker": "\(settings.trackers[trackerIndex].host):\(settings.trackers[trackerIndex].port)",
@@ -162,7 +169,7 @@ public struct TrackerReporter: Service {
     func session(_ s: ReporterSettings) async throws {
         let t = s.trackers[trackerIndex]
         let link = try await FDFSClientConnection.connect(host: t.host, port: t.port, bindAddress: s.bindAddress,
-                                                          connectTimeout: TimeAmount(s.connectTimeout))
+                                                          connectTimeout: TimeAmount(s.connectTimeout), clusterSecrets: s.clusterSecrets)
         do {
             try await serve(link, s)
         } catch {

@@ -23,9 +23,10 @@ public final class ScriptedStorage: Sendable {
     /// Connects from `ipAddress` to tracker `index` of `trackers` (the list it sends in JOIN),
     /// or to `dial` when given.
     public static func connect(ipAddress: String, port: Int = 23000, group: GroupName, trackers: [(host: String, port: Int)],
-                               to index: Int = 0, dial: (host: String, port: Int)? = nil) async throws -> ScriptedStorage {
+                               to index: Int = 0, dial: (host: String, port: Int)? = nil,
+                               clusterSecrets: ClusterSecrets? = nil) async throws -> ScriptedStorage {
         let t = dial ?? trackers[index]
-        let connection = try await FDFSClientConnection.connect(host: t.host, port: t.port, bindAddress: ipAddress)
+        let connection = try await FDFSClientConnection.connect(host: t.host, port: t.port, bindAddress: ipAddress, clusterSecrets: clusterSecrets)
         return ScriptedStorage(ipAddress: ipAddress, port: port, group: group, trackers: trackers, connection: connection)
     }
 

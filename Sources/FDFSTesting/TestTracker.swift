@@ -1,6 +1,6 @@
 public import FDFSClient
 public import FDFSTracker
-import FDFSServerCore
+public import FDFSServerCore
 import Foundation
 import Logging
 public import ServiceLifecycle
@@ -29,6 +29,7 @@ public func temporaryDirectory() throws -> String {
 /// `configure` adjusts the policy (storage ids, selection rules) before the tracker starts.
 public func withTracker<T: Sendable>(basePath: String, checkActiveIntervalSeconds: Int64 = 100, networkTimeout: Duration = .seconds(5),
                               configure: (inout TrackerPolicy) -> Void = { _ in },
+                              clusterSecrets: ClusterSecrets? = nil, adminHosts: AllowedHosts = .loopback,
                               _ body: @Sendable (RunningTracker) async throws -> T) async throws -> T {
     var logger = Logger(label: "test.tracker")
     logger.logLevel = ProcessInfo.processInfo.environment["FDFS_TEST_LOG"] == nil ? .critical : .debug
@@ -37,14 +38,15 @@ public func withTracker<T: Sendable>(basePath: String, checkActiveIntervalSecond
     policy.checkActiveIntervalSeconds = checkActiveIntervalSeconds
     policy.port = 0
     configure(&policy)
-    let core = try TrackerCore(policy: policy, basePath: basePath, logger: logger, now: { Int64(Date().timeIntervalSince1970) })
+    let core = try TrackerCore(policy: policy, basePath: basePath, logger: logger, now: { Int64(Date().timeIntervalSince1970) },
+                           clusterSecrets: clusterSecrets)
     let settings = ServerSettings(host: "127.0.0.1", port: 0, maxConnections: 64, networkTimeout: networkTimeout, framingPolicy: .server(.tracker))
     var timing = TrackerRelationship.Timing()
     timing.pingInterval = .milliseconds(200)
     timing.retryRange = 100...300
     timing.connectTimeoutSeconds = 1
     let service = TrackerService(core: core, settings: settings, checkActiveIntervalSeconds: Int(checkActiveIntervalSeconds), logger: logger,
-                                 relationshipTiming: timing)
+                                 relationshipTiming: timing, adminHosts: adminHosts)
     let group = ServiceGroup(configuration: .init(services: [service], logger: logger))
     return try await withRunningServices(group) {
         guard let port = try await service.server.waitUntilListening().port else { throw TestTrackerError.noPort }

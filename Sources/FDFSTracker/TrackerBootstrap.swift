@@ -35,7 +35,8 @@ extension TrackerCore {
         var otherFailure = false
         for peer in peers {
             do {
-                let link = try await FDFSClientConnection.connect(host: peer.ipAddresses[0], port: peer.port, connectTimeout: .seconds(5))
+                let link = try await FDFSClientConnection.connect(host: peer.ipAddresses[0], port: peer.port, connectTimeout: .seconds(5),
+                                                                 clusterSecrets: clusterSecrets)
                 do {
                     candidates.append(TrackerCandidate(endpoint: peer, status: try await link.request(TrackerGetStatusRequest())))
                 } catch let error as FDFSClientError where error.status == .ENOENT {
@@ -80,7 +81,8 @@ extension TrackerCore {
     /// GET_SYS_FILES_START, every file piece by piece, GET_SYS_FILES_END; then the files replace
     /// ours and the state is reloaded as at startup.
     func copySystemFiles(from peer: TrackerEndpoint) async throws {
-        let link = try await FDFSClientConnection.connect(host: peer.ipAddresses[0], port: peer.port, connectTimeout: .seconds(5))
+        let link = try await FDFSClientConnection.connect(host: peer.ipAddresses[0], port: peer.port, connectTimeout: .seconds(5),
+                                                                 clusterSecrets: clusterSecrets)
         var files: [[UInt8]] = []
         do {
             _ = try await link.request(GetSysFilesStartRequest())

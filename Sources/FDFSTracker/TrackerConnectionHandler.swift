@@ -1,3 +1,5 @@
+import FDFSClient
+import FDFSModel
 public import FDFSServerCore
 public import FDFSProtocol
 public import NIOCore
@@ -7,8 +9,17 @@ public import NIOCore
 /// tracker does (protocol spec §4); a negative or oversized length closes it.
 public struct TrackerConnectionHandler: FDFSConnectionHandler {
     let core: TrackerCore
+    /// `admin_hosts`: who may send the operator commands (`adminCommands`).
+    let adminHosts: AllowedHosts
 
-    public init(core: TrackerCore) { self.core = core }
+    /// Commands that change the cluster's membership: only from `admin_hosts`.
+    static let adminCommands: Set<UInt8> = [TrackerCommand.deleteStorage.rawValue, TrackerCommand.deleteGroup.rawValue,
+                                            TrackerCommand.setTrunkServer.rawValue]
+
+    public init(core: TrackerCore, adminHosts: AllowedHosts = .loopback) {
+        self.core = core
+        self.adminHosts = adminHosts
+    }
 
     public var answersImmediately: Bool { true }
 
@@ -32,6 +43,12 @@ public struct TrackerConnectionHandler: FDFSConnectionHandler {
         await core.disconnect(session)
     }
 
+    /// Logs a refusal of the cluster gate, at most once a minute per address.
+    func refuse(_ connection: FDFSConnection, _ session: TrackerSession, _ why: String) {
+        guard let gate = core.clusterGate, gate.shouldLogRefusal(of: session.peerIP) else { return }
+        connection.logger.warning("refused \(session.peerIP): \(why); is cluster_secret the same on it? (further refusals of this address are not logged for 60 s)")
+    }
+
     func serve(_ connection: FDFSConnection, _ session: inout TrackerSession) async throws {
         var head: (FDFSHeader, ByteBuffer)? = nil
         for try await frame in connection.inbound {
@@ -43,6 +60,16 @@ public struct TrackerConnectionHandler: FDFSConnectionHandler {
             case .end:
                 guard let (header, body) = head else { continue }
                 head = nil
+                if let gate = core.clusterGate, !gate.admits(header.command, session.cluster) {
+                    refuse(connection, session, "command \(header.command) before proving the cluster secret")
+                    try await connection.reply(status: FDFSStatus.EACCES.rawValue)
+                    return
+                }
+                if Self.adminCommands.contains(header.command), !adminHosts.allows(connection.remoteAddress) {
+                    connection.logger.warning("refused command \(header.command) from \(session.peerIP): not in admin_hosts (tracker.conf)")
+                    try await connection.reply(status: FDFSStatus.EACCES.rawValue)
+                    continue
+                }
                 let request: any FDFSRequest
                 do {
                     request = try CommandRegistry.decodeRequest(header: header, body: body, role: .tracker)
@@ -52,6 +79,23 @@ public struct TrackerConnectionHandler: FDFSConnectionHandler {
                     continue
                 }
                 if request is QuitRequest { return }
+                switch request {
+                case let r as ClusterChallengeRequest:
+                    guard let gate = core.clusterGate else { try await connection.reply(status: FDFSStatus.EOPNOTSUPP.rawValue); continue }
+                    try await connection.reply(gate.challenge(r, session.cluster))
+                    continue
+                case let r as ClusterProofRequest:
+                    guard let gate = core.clusterGate else { try await connection.reply(status: FDFSStatus.EOPNOTSUPP.rawValue); continue }
+                    guard gate.verify(r, session.cluster) else {
+                        refuse(connection, session, "a wrong cluster secret")
+                        try await connection.reply(status: FDFSStatus.EACCES.rawValue)
+                        return
+                    }
+                    try await connection.reply(EmptyBody())
+                    continue
+                default:
+                    break
+                }
                 switch await core.handle(request, session: &session) {
                 case .body(let body): try await connection.reply(body)
                 case .error(let error): try await connection.reply(status: error.status.rawValue)

@@ -1,3 +1,4 @@
+public import FDFSClient
 public import FDFSConfig
 public import FDFSModel
 public import FDFSProtocol
@@ -47,10 +48,16 @@ public actor TrackerCore {
     /// Set when `.tracker_status` showed this tracker was stopped for more than 600 s.
     var wasStoppedLong = false
     let policy: TrackerPolicy
+    /// Set with `cluster_secret`: cluster commands need a connection that proved it, and this
+    /// tracker proves it when it dials its peers.
+    public nonisolated let clusterGate: ClusterGate?
+    nonisolated var clusterSecrets: ClusterSecrets? { clusterGate?.secrets }
 
     /// Loads the data files of `base_path/data` (tolerating torn or corrupt files: what can be
     /// read is kept, the rest is logged with file and line) and opens the changelog.
-    public init(policy: TrackerPolicy, basePath: String, logger: Logger, now: @escaping @Sendable () -> Int64) throws(TrackerIOError) {
+    public init(policy: TrackerPolicy, basePath: String, logger: Logger, now: @escaping @Sendable () -> Int64,
+                clusterSecrets: ClusterSecrets? = nil) throws(TrackerIOError) {
+        self.clusterGate = clusterSecrets.map { ClusterGate(secrets: $0, role: .tracker) }
         self.directory = try TrackerDataDirectory(basePath: basePath)
         self.useStorageID = policy.useStorageID
         self.policy = policy

@@ -106,7 +106,8 @@ public struct TrackerRelationship: Service {
     }
 
     func connect(_ endpoint: TrackerEndpoint) async throws -> FDFSClientConnection {
-        try await FDFSClientConnection.connect(host: endpoint.ipAddresses[0], port: endpoint.port, connectTimeout: .seconds(timing.connectTimeoutSeconds))
+        try await FDFSClientConnection.connect(host: endpoint.ipAddresses[0], port: endpoint.port, connectTimeout: .seconds(timing.connectTimeoutSeconds),
+                                           clusterSecrets: core.clusterSecrets)
     }
 
     /// One selection round; false when it must be retried after a pause.

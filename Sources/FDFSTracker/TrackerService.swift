@@ -3,6 +3,7 @@ public import FDFSMetrics
 public import FDFSServerCore
 public import Logging
 public import ServiceLifecycle
+import FDFSClient
 import FDFSHTTP
 import FDFSProtocol
 import NIOCore
@@ -27,9 +28,10 @@ public struct TrackerService: Service {
 
     public init(core: TrackerCore, settings: ServerSettings, checkActiveIntervalSeconds: Int, logger: Logger,
                 saveInterval: Duration = .seconds(300), relationshipTiming: TrackerRelationship.Timing = .init(),
-                metrics: DaemonMetrics? = nil) {
+                metrics: DaemonMetrics? = nil, adminHosts: AllowedHosts = .loopback) {
         self.core = core
-        self.server = FDFSServer(settings: settings, handler: TrackerConnectionHandler(core: core), logger: logger, metrics: metrics?.requests)
+        self.server = FDFSServer(settings: settings, handler: TrackerConnectionHandler(core: core, adminHosts: adminHosts), logger: logger,
+                                 metrics: metrics?.requests)
         self.relationship = TrackerRelationship(core: core, timing: relationshipTiming, logger: logger)
         self.checkInterval = .seconds(max(1, checkActiveIntervalSeconds))
         self.saveInterval = saveInterval
@@ -40,7 +42,8 @@ public struct TrackerService: Service {
     public static func make(configuration c: TrackerConfiguration, logger: Logger) throws -> TrackerService {
         let ids = try c.loadStorageIDs()
         let policy = TrackerPolicy(configuration: c, storageIDs: ids)
-        let core = try TrackerCore(policy: policy, basePath: c.basePath, logger: logger, now: unixTime)
+        let core = try TrackerCore(policy: policy, basePath: c.basePath, logger: logger, now: unixTime,
+                                   clusterSecrets: ClusterSecrets(current: c.clusterSecret, previous: c.clusterSecretPrevious))
         let settings = try ServerSettings(bindAddresses: c.bindAddresses, port: c.port, maxConnections: c.maxConnections,
                                           networkTimeoutSeconds: c.networkTimeoutSeconds, allowHosts: c.allowHosts,
                                           role: .tracker, limits: FDFSLimits(maxBufferedBodyBytes: max(64 * 1024, c.buffSizeBytes) - FDFSHeader.size))
@@ -49,7 +52,7 @@ public struct TrackerService: Service {
         // Metrics are kept only when there is an HTTP port to read them from.
         let metrics = c.httpServerPort > 0 ? DaemonMetrics.tracker() : nil
         var service = TrackerService(core: core, settings: settings, checkActiveIntervalSeconds: c.checkActiveIntervalSeconds, logger: logger,
-                                     relationshipTiming: timing, metrics: metrics)
+                                     relationshipTiming: timing, metrics: metrics, adminHosts: try AllowedHosts(c.adminHosts, key: "admin_hosts"))
         if let metrics {
             let http = HTTPGatewaySettings(host: c.bindAddresses.first ?? "0.0.0.0", port: c.httpServerPort, maxConnections: c.maxConnections,
                                            allowedHosts: try AllowedHosts(c.allowHosts), networkTimeout: .seconds(c.networkTimeoutSeconds),

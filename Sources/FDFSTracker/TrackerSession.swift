@@ -1,3 +1,4 @@
+public import FDFSClient
 public import FDFSModel
 
 /// What a tracker remembers about one connection: which storage joined on it, and which
@@ -16,6 +17,8 @@ public struct TrackerSession: Sendable {
     var peer: PeerTrackerSession
     /// Set while this connection copies the data files (GET_SYS_FILES_START .. END).
     var copyOwner: UInt64? = nil
+    /// Whether the dialer proved the cluster secret (with `cluster_secret` set).
+    public let cluster = ClusterAuthState()
 
     public init(peerIP: String, localIP: String) {
         self.peerIP = peerIP

@@ -27,7 +27,9 @@ final class GroupCluster: @unchecked Sendable {
     /// Writes the configuration of `storageCount` storages and starts the tracker (storages
     /// start with `start(_:)`). Ports: `basePort` for the tracker, the next ones for storages;
     /// with `httpPortOffset`, each storage (and the tracker) serves HTTP on its port plus that offset.
-    init(storageCount: Int, basePort: Int, httpPortOffset: Int? = nil) throws {
+    /// `trackerSettings` and `storageSettings(i)` set more keys of the sample files.
+    init(storageCount: Int, basePort: Int, httpPortOffset: Int? = nil, trackerSettings: [String: String] = [:],
+         storageSettings: (Int) -> [String: String] = { _ in [:] }) throws {
         directory = try temporaryDirectory()
         trackerPort = basePort
         let ports = (1...storageCount).map { basePort + $0 }
@@ -43,7 +45,7 @@ final class GroupCluster: @unchecked Sendable {
             "bind_addr": "127.0.0.1", "port": "\(trackerPort)", "base_path": directory + "/tracker",
             "reserved_storage_space": "1%", "use_storage_id": "true", "storage_ids_filename": directory + "/storage_ids.conf",
             "id_type_in_filename": "id", "http.server_port": httpPortOffset.map { "\(basePort + $0)" } ?? "0",
-        ])
+        ].merging(trackerSettings) { $1 })
         try trackerConf.write(toFile: directory + "/tracker.conf", atomically: true, encoding: .utf8)
         let sample = try String(contentsOf: conf.appendingPathComponent("storage.conf"), encoding: .utf8)
         for i in 0..<storageCount {
@@ -57,7 +59,7 @@ final class GroupCluster: @unchecked Sendable {
                 // The statistics reach the tracker within a second (the metrics test waits for them).
                 "stat_report_interval": "1",
                 "http.server_port": httpPorts.isEmpty ? "0" : "\(httpPorts[i])",
-            ])
+            ].merging(storageSettings(i)) { $1 })
             try text.write(toFile: configPath(i), atomically: true, encoding: .utf8)
         }
         tracker = try DaemonCluster.launch("fdfs-trackerd", ["--config", directory + "/tracker.conf"], log: directory + "/tracker.log")

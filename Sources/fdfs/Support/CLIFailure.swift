@@ -77,6 +77,8 @@ struct CLIFailure: Error, CustomStringConvertible {
         case (.ENOSPC, _): return CLIFailure(.server, "no space left on any storage")
         case (.EEXIST, .file(let id)): return CLIFailure(.server, "already exists: \(id)")
         case (.EBUSY, .storage(_, let id)): return CLIFailure(.server, "storage \(id) is busy (ONLINE or ACTIVE): stop fdfs-storaged on it first")
+        case (.EACCES, .storage), (.EACCES, .group):
+            return CLIFailure(.server, "refused: this host is not in the tracker's admin_hosts (tracker.conf; loopback only by default), run the command on the tracker's host")
         default: return CLIFailure(.server, "the server answered \(status.name): \(status.meaning)")
         }
     }
