@@ -19,6 +19,9 @@ import FDFSModel
         (ChangeStatusRequest(status: .offline), EmptyBody()),
         (HTTPEndpointRequest(), HTTPEndpointResponse(port: 8888, domainName: "img.example.com")),
         (HTTPEndpointRequest(), HTTPEndpointResponse(port: 0)),
+        (ClusterChallengeRequest(clientNonce: Array(0..<32)),
+         ClusterChallengeResponse(serverNonce: Array(32..<64), serverProofs: [Array(64..<96), Array(96..<128)])),
+        (ClusterProofRequest(proof: Array(repeating: 0xA5, count: 32)), EmptyBody()),
         (SyncDestQueryRequest(), OptionalSyncInfo(SyncInfo(sourceID: id, untilTimestamp: 1_795_260_000))),
         (SyncDestQueryRequest(), OptionalSyncInfo(nil)),
         (ReportIPChangedRequest(group: g, oldIP: "10.0.0.1", newIP: "10.0.0.2"), EmptyBody()),
@@ -89,12 +92,12 @@ import FDFSModel
 
     @Test func everyRegisteredCommandHasADistinctRequestType() {
         let tracker = CommandRegistry.trackerCommands, storage = CommandRegistry.storageCommands
-        #expect(tracker.count == 50 && storage.count == 34)
+        #expect(tracker.count == 52 && storage.count == 36)
         for d in tracker + storage {
             #expect(d.requestType.command == d.code, "\(d.name)")
         }
         let distinctCodes = Set(tracker.map(\.code)).union(storage.map(\.code))
-        #expect(distinctCodes.count == 82)
+        #expect(distinctCodes.count == 84)
     }
 
     @Test func getGroupNameWithAnOverlongIPIsNameTooLong() {
