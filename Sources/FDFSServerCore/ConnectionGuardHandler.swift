@@ -17,6 +17,10 @@ import NIOCore
 ///   never cut). Reads are requested only while the handler keeps up, so time the server
 ///   spends on a request, or back-pressure on a large upload, is never charged to the peer.
 ///   Between packets, after the first one, the peer may stay idle forever.
+/// - *slow head* (slowloris): the header and the fixed part of a packet (for a buffered
+///   command, its whole body) must arrive within `networkTimeout` of the packet's first byte,
+///   however steadily they trickle in. Only content streamed to a file (uploads, appends,
+///   sync pushes) may take longer, as long as it keeps moving.
 /// - *write stalled*: armed while the channel is not writable (the peer does not read its
 ///   response), disarmed when it drains.
 /// - *quick ACK*: inside a packet, the ACK of each read goes out at once (TCP_QUICKACK), so a
@@ -50,6 +54,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler {
     private var isLingering = false
 
     private var peerTimer: Scheduled<Void>?
+    private var headTimer: Scheduled<Void>?
     private var writeTimer: Scheduled<Void>?
     private var lingerTimer: Scheduled<Void>?
 
@@ -83,6 +88,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler {
     func decoderFailed() {
         inputEnded = true
         cancel(&peerTimer)
+        cancel(&headTimer)
     }
 
     // MARK: Lifecycle
@@ -119,6 +125,13 @@ final class ConnectionGuardHandler: ChannelDuplexHandler {
         guard !inputEnded, !isLingering else { return }
         receivedBytes += Int64(unwrapInboundIn(data).readableBytes)
         context.fireChannelRead(data)
+        // The decoder ran synchronously: bytes of a packet whose head is not decoded yet start
+        // (or keep) the head deadline; a decoded head ends it.
+        if !inputEnded && !isAtPacketBoundary && currentPacketBytes == 0 {
+            armHeadTimerIfNeeded(context: context)
+        } else {
+            cancel(&headTimer)
+        }
         // The decoder ran synchronously above, so the counters now include these bytes.
         if isQuiescing && isAtPacketBoundary { endInput(context: context) }
     }
@@ -210,6 +223,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler {
         guard !inputEnded else { return }
         inputEnded = true
         cancel(&peerTimer)
+        cancel(&headTimer)
         context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
     }
 
@@ -220,6 +234,17 @@ final class ConnectionGuardHandler: ChannelDuplexHandler {
             let stage = handler.hasCompletedPacket || handler.receivedBytes > 0 ? "in the middle of a packet" : "before the first request"
             handler.logger.info("closing connection: peer silent \(stage) for the network timeout",
                                 metadata: ["fdfs.network_timeout_ms": "\(handler.networkTimeout.nanoseconds / 1_000_000)"])
+            context.close(promise: nil)
+        }
+    }
+
+    private func armHeadTimerIfNeeded(context: ChannelHandlerContext) {
+        guard headTimer == nil else { return }
+        headTimer = schedule(after: networkTimeout, context: context) { handler, context in
+            handler.headTimer = nil
+            handler.logger.info("closing connection: request header not complete within the network timeout (a slow sender)",
+                                metadata: ["fdfs.network_timeout_ms": "\(handler.networkTimeout.nanoseconds / 1_000_000)",
+                                           "fdfs.bytes": "\(handler.receivedBytes - handler.completedBytes)"])
             context.close(promise: nil)
         }
     }
@@ -236,6 +261,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler {
 
     private func cancelAllTimers() {
         cancel(&peerTimer)
+        cancel(&headTimer)
         cancel(&writeTimer)
         cancel(&lingerTimer)
     }

@@ -63,21 +63,48 @@ struct ConnectionLimitsTests {
         }
     }
 
-    @Test("a slow packet keeps its connection as long as bytes keep coming")
-    func slowButMovingPacket() async throws {
+    @Test("a slow streamed upload keeps its connection as long as its content keeps coming")
+    func slowButMovingContent() async throws {
         try await withTimeout {
             // A longer timeout than the others: each gap must stay well below it even on a
-            // loaded machine, while the whole packet takes far longer.
-            try await withServer(testSettings(networkTimeout: .milliseconds(600))) { port in
+            // loaded machine, while the whole content takes far longer.
+            try await withServer(testSettings(networkTimeout: .milliseconds(600), role: .storage)) { port in
                 try await withRawClient(port: port) { client in
-                    let payload = Array(repeating: UInt8(9), count: 6)
-                    let packet = Array(requestPacket(command: TestCommand.echo, body: payload).readableBytesView)
+                    let content = Array(repeating: UInt8(9), count: 16)
+                    try await client.send(UploadFileRequest(storePathIndex: 0, fileSize: Int64(content.count), fileExtension: "txt").requestPacket())
                     // 16 bytes, one every 100 ms: 1.6 s in all, nearly three times the timeout.
-                    for byte in packet {
+                    for byte in content {
                         try await client.send([byte])
                         try await Task.sleep(for: .milliseconds(100))
                     }
-                    #expect(try await client.readResponse()?.body == payload)
+                    #expect(try await client.readResponse()?.body.suffix(content.count) == content[...])
+                }
+            }
+        }
+    }
+
+    @Test("a header or buffered body that trickles in (slowloris) is closed after the network timeout")
+    func slowHeaderIsCut() async throws {
+        try await withTimeout {
+            try await withServer(testSettings(networkTimeout: .milliseconds(600))) { port in
+                try await withRawClient(port: port) { client in
+                    // A first request, so the fresh-connection timeout is out of the picture.
+                    try await client.send(activeTestPacket())
+                    #expect(try await client.readResponse()?.header.status == 0)
+                    let packet = Array(requestPacket(command: TestCommand.echo, body: Array(repeating: 9, count: 6)).readableBytesView)
+                    let started = ContinuousClock.now
+                    var sent = 0
+                    // One byte every 100 ms: never idle for the timeout, but the packet would
+                    // take 1.6 s.
+                    while sent < packet.count - 1 {
+                        do { try await client.send([packet[sent]]) } catch { break }
+                        sent += 1
+                        try await Task.sleep(for: .milliseconds(100))
+                        if ContinuousClock.now - started > .seconds(1) { break }
+                    }
+                    let unexpectedBytes = try await client.readUntilClosed()
+                    #expect(unexpectedBytes == 0, "the server answered a packet it never received whole")
+                    #expect(ContinuousClock.now - started < .seconds(5))
                 }
             }
         }
