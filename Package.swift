@@ -207,6 +207,8 @@ let package = Package(
             dependencies: [
                 "FDFSStorage", "FDFSTracker", "FDFSServerCore", "FDFSClient", "FDFSProtocol", "FDFSModel", "FDFSTesting",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict

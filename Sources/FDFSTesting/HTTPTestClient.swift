@@ -61,8 +61,11 @@ public final class HTTPTestConnection: @unchecked Sendable {
     deinit { Glibc.close(fd) }
 
     /// Writes bytes as they are.
-    public func send(_ text: String) throws {
-        var bytes = Array(text.utf8)
+    public func send(_ text: String) throws { try send(bytes: Array(text.utf8)) }
+
+    /// Writes bytes as they are.
+    public func send(bytes: [UInt8]) throws {
+        var bytes = bytes
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
