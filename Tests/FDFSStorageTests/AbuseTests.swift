@@ -30,9 +30,11 @@ struct Probe: Sendable {
 
     var isOpen: Bool { channel.isActive }
 
-    static func connect(_ port: Int) async throws -> Probe {
+    static func connect(_ port: Int, from source: String? = nil) async throws -> Probe {
         let received = ReceivedBytes()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
+        let channel = try await bootstrap
             .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(received) } }
             .connect(host: "127.0.0.1", port: port).get()
         return Probe(channel: channel, received: received)
@@ -51,12 +53,12 @@ struct Probe: Sendable {
     static let group = GroupCluster.group
     static let maxConnections = 1000
     static let networkTimeout = 10
+    static let limits = ["max_connections": "\(maxConnections)", "network_timeout": "\(networkTimeout)", "allow_hosts": "127.0.0.[1-2]"]
 
     @Test("floods, slowloris, absurd lengths and random packets against both daemons; a slow reader pins no memory; normal use goes on")
     func abuse() async throws {
         let cluster = try GroupCluster(storageCount: 1, basePort: ReplicationTests.basePort(),
-                                       trackerSettings: ["max_connections": "\(Self.maxConnections)", "network_timeout": "\(Self.networkTimeout)"],
-                                       storageSettings: { _ in ["max_connections": "\(Self.maxConnections)", "network_timeout": "\(Self.networkTimeout)"] })
+                                       trackerSettings: Self.limits, storageSettings: { _ in Self.limits })
         do {
             try cluster.start(0)
             try await cluster.waitUntilActive([0])
@@ -71,6 +73,17 @@ struct Probe: Sendable {
     func run(_ cluster: GroupCluster) async throws {
         let ports = [("tracker", cluster.trackerPort), ("storage", cluster.storagePorts[0])]
         try await normalUse(cluster)
+
+        // allow_hosts = 127.0.0.[1-2]: 127.0.0.9 is closed at accept with no byte; 127.0.0.2 is served.
+        for (name, port) in ports {
+            let outsider = try await Probe.connect(port, from: "127.0.0.9")
+            let deadline = ContinuousClock.now + .seconds(3)
+            while outsider.isOpen && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(!outsider.isOpen && outsider.received.count.load(ordering: .relaxed) == 0, "\(name): 127.0.0.9 was not refused")
+            let insider = try await FDFSClientConnection.connect(host: "127.0.0.1", port: port, bindAddress: "127.0.0.2")
+            _ = try await insider.request(ActiveTestRequest())
+            await insider.close()
+        }
 
         // 2,000 idle connections per daemon (both at once).
         try await withThrowingTaskGroup(of: Void.self) { tasks in
