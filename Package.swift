@@ -240,6 +240,8 @@ if Context.environment["FDFS_FUZZ"] == "1" {
         ("fuzz-fileid", "Fuzz/fileid", ["FDFSModel"]),
         ("fuzz-config", "Fuzz/config", ["FDFSConfig"]),
         ("fuzz-statefiles", "Fuzz/statefiles", ["FDFSStorageEngine", "FDFSTracker"]),
+        ("fuzz-http", "Fuzz/http", ["FDFSHTTP", "FDFSModel", .product(name: "NIOCore", package: "swift-nio"),
+                                    .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")]),
     ]
     for (name, path, dependencies) in targets {
         package.targets.append(.executableTarget(name: name, dependencies: dependencies, path: path, swiftSettings: fuzz))

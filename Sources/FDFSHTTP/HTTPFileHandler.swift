@@ -318,11 +318,11 @@ struct OpenFile {
 }
 
 /// HTTP dates (RFC 9110 §5.6.7, IMF-fixdate), in UTC.
-enum HTTPDate {
+public enum HTTPDate {
     static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
     static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
-    static func format(_ seconds: Int64) -> String {
+    public static func format(_ seconds: Int64) -> String {
         var t = time_t(seconds)
         var parts = tm()
         gmtime_r(&t, &parts)
@@ -333,7 +333,7 @@ enum HTTPDate {
 
     /// The IMF-fixdate form only (`Sun, 06 Nov 1994 08:49:37 GMT`, what every client sends);
     /// nil for anything else.
-    static func parse(_ text: String) -> Int64? {
+    public static func parse(_ text: String) -> Int64? {
         let b = Array(text.utf8)
         guard b.count == 29, b[3] == UInt8(ascii: ","), b[4] == 32, b[7] == 32, b[11] == 32, b[16] == 32,
               b[19] == UInt8(ascii: ":"), b[22] == UInt8(ascii: ":"), b[25] == 32,
