@@ -117,7 +117,16 @@ final class HTTPFileHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard url.parameters["redirect"] == nil else {
             return simple(.notFound, "file not found (this storage was named by a redirect and does not have it)", head: head, context: context)
         }
-        later(head, context: context, { [source] in await source.redirectTarget(for: url) }) { handler, target, context in
+        let slots = settings.redirectLookups
+        guard slots.acquire() else {
+            logger.debug("HTTP: too many lookups of missing files in flight; 503", metadata: ["fdfs.limit": "\(slots.limit)"])
+            return simple(.serviceUnavailable, "too many requests for files this storage does not hold are being looked up; retry",
+                          head: head, context: context, extra: [("Retry-After", "1")])
+        }
+        later(head, context: context, { [source] in
+            defer { slots.release() }
+            return await source.redirectTarget(for: url)
+        }) { handler, target, context in
             guard let target else {
                 return handler.simple(.notFound, "file not found on any member of the group", head: head, context: context)
             }

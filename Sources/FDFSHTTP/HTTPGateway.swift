@@ -3,6 +3,7 @@ public import FDFSModel
 public import FDFSServerCore
 public import Logging
 public import NIOCore
+import Synchronization
 import NIOHTTP1
 public import NIOPosix
 public import ServiceLifecycle
@@ -47,6 +48,9 @@ public struct HTTPGatewaySettings: Sendable {
     public var tokenCheckFailPath: String?
     /// Where responses are counted by status code (nil: not counted).
     public var responseMetrics: HTTPResponseMetrics?
+    /// Lookups of missing files (a tracker question each) in flight at once; a request for a
+    /// missing file beyond them gets 503, so a flood of misses cannot flood the trackers.
+    public var redirectLookups = ConcurrencyLimit(16)
 
     public init(host: String, port: Int, maxConnections: Int = 1024, allowedHosts: AllowedHosts = try! AllowedHosts(["*"]),
                 networkTimeout: Duration = .seconds(30), mimeTypes: MIMETypes = MIMETypes(text: ""),
@@ -158,4 +162,30 @@ public actor HTTPGateway: Service {
         }
         logger.info("HTTP stopped")
     }
+}
+
+/// At most `limit` holders at once; shared by every copy of the settings that hold it.
+public final class ConcurrencyLimit: Sendable {
+    public let limit: Int
+    private let held = Atomic<Int>(0)
+
+    public init(_ limit: Int) {
+        precondition(limit >= 1, "a limit of at least 1")
+        self.limit = limit
+    }
+
+    /// Takes a slot; false when all are held.
+    public func acquire() -> Bool {
+        var current = held.load(ordering: .relaxed)
+        while current < limit {
+            let (exchanged, original) = held.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    public func release() { held.subtract(1, ordering: .acquiringAndReleasing) }
+
+    public var inUse: Int { held.load(ordering: .relaxed) }
 }

@@ -5,6 +5,7 @@ import FDFSTesting
 import Foundation
 import Logging
 import NIOPosix
+import Synchronization
 import Testing
 @testable import FDFSHTTP
 
@@ -13,12 +14,17 @@ import Testing
 struct DirectorySource: HTTPFileSource {
     let group = try! GroupName("group1")
     let root: String
+    /// When set, lookups of names ending in `held.txt` wait until it is opened.
+    var hold: LookupHold? = nil
     var storePathCount: Int { 1 }
     func localPath(for url: HTTPFileURL) -> String? {
         if let g = url.group, g != group { return nil }
         return root + "/" + url.remoteFilename.relativePath
     }
-    func redirectTarget(for url: HTTPFileURL) async -> String? { url.remoteFilename.name.hasSuffix("elsewhere.txt") ? "127.0.0.9:8080" : nil }
+    func redirectTarget(for url: HTTPFileURL) async -> String? {
+        if let hold, url.remoteFilename.name.hasSuffix("held.txt") { await hold.wait() }
+        return url.remoteFilename.name.hasSuffix("elsewhere.txt") ? "127.0.0.9:8080" : nil
+    }
     func healthProblem() async -> String? { nil }
     let metrics = DaemonMetrics(role: .storage)
     /// The gateway's counters, and the files in the store path read at scrape time.
@@ -30,14 +36,16 @@ struct DirectorySource: HTTPFileSource {
 
 /// A gateway on an ephemeral port serving `DirectorySource`, for the body of a test.
 func withGateway<T>(token: AntiStealToken? = nil, failFile: String? = nil, networkTimeout: Duration = .seconds(30),
+                    lookups: ConcurrencyLimit = ConcurrencyLimit(16), hold: LookupHold? = nil,
                     _ body: (_ port: Int, _ root: String) async throws -> T) async throws -> T {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("fdfs-http-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: root + "/data/00/00", withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: root) }
-    let source = DirectorySource(root: root)
-    let settings = HTTPGatewaySettings(host: "127.0.0.1", port: 0, networkTimeout: networkTimeout,
+    let source = DirectorySource(root: root, hold: hold)
+    var settings = HTTPGatewaySettings(host: "127.0.0.1", port: 0, networkTimeout: networkTimeout,
                                        mimeTypes: MIMETypes(text: "text/plain txt\nimage/png png\n"), token: token, tokenCheckFailPath: failFile,
                                        responseMetrics: source.metrics.http)
+    settings.redirectLookups = lookups
     // A loop of its own: the 10,000-request test must not queue work on the shared loops
     // that other suites' in-process servers time themselves on.
     let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -68,7 +76,47 @@ func put(_ root: String, _ name: String = sampleName, _ bytes: [UInt8] = content
     try Data(bytes).write(to: URL(fileURLWithPath: root + "/data/00/00/" + String(name.split(separator: "/").last!)))
 }
 
+/// Holds lookups until `open()`.
+final class LookupHold: Sendable {
+    private let state = Mutex<(open: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
+    func wait() async {
+        await withCheckedContinuation { c in
+            let resume = state.withLock { s in
+                if s.open { return true }
+                s.waiting.append(c)
+                return false
+            }
+            if resume { c.resume() }
+        }
+    }
+    func open() {
+        for c in state.withLock({ s in s.open = true; defer { s.waiting = [] }; return s.waiting }) { c.resume() }
+    }
+}
+
 @Suite struct GatewayServingTests {
+    @Test("lookups of missing files are bounded: beyond the limit, 503 at once; the held one ends in 404")
+    func missingFileLookupsAreBounded() async throws {
+        let hold = LookupHold()
+        let limit = ConcurrencyLimit(2)
+        try await withGateway(lookups: limit, hold: hold) { port, _ in
+            let held = try await [HTTPTestConnection.open(port: port), HTTPTestConnection.open(port: port)]
+            for (i, c) in held.enumerated() {
+                try await c.sendAsync("GET /group1/M00/00/00/fwAAH2sBediAVdnlAAAADwL5vO4\(i)held.txt HTTP/1.1\r\nHost: s\r\n\r\n")
+            }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while limit.inUse < 2 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(limit.inUse == 2)
+            let third = try await HTTPTestConnection.open(port: port)
+            let busy = try await third.fetch("GET", "/group1/M00/00/00/fwAAH2sBediAVdnlAAAADwL5vO4981.txt")
+            #expect(busy.status == 503 && busy.header("Retry-After") == "1")
+            hold.open()
+            for c in held { #expect(try await c.readResponseAsync().status == 404) }
+            #expect(limit.inUse == 0)
+            #expect(try await third.fetch("GET", "/group1/M00/00/00/fwAAH2sBediAVdnlAAAADwL5vO4981.txt").status == 404)
+        }
+    }
+
     @Test func getHeadAndValidators() async throws {
         try await withGateway { port, root in
             try put(root)
