@@ -102,12 +102,16 @@ import FDFSTracker
 
 // MARK: - The storage daemon (StorageService) against a real tracker
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// A port that was free a moment ago on 127.0.0.1, in 20000..<22000: below the kernel's
+/// ephemeral range, so no client socket (the abuse tests open thousands) takes it meanwhile.
 func freePort() async throws -> Int {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-    let port = channel.localAddress?.port ?? 0
-    try await channel.close().get()
-    return port
+    while true {
+        let candidate = Int.random(in: 20000..<22000)
+        guard let channel = try? await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: candidate).get()
+        else { continue }
+        try await channel.close().get()
+        return candidate
+    }
 }
 
 /// storage.conf for a storage on 127.0.0.1:`port` with one store path, 2 x 2 directories, a
