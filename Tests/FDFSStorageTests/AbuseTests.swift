@@ -57,17 +57,11 @@ struct Probe: Sendable {
 
     @Test("floods, slowloris, absurd lengths and random packets against both daemons; a slow reader pins no memory; normal use goes on")
     func abuse() async throws {
-        let cluster = try GroupCluster(storageCount: 1, basePort: ReplicationTests.basePort(),
-                                       trackerSettings: Self.limits, storageSettings: { _ in Self.limits })
-        do {
+        try await ReplicationTests.withCluster(1, trackerSettings: Self.limits, storageSettings: { _ in Self.limits }) { cluster in
             try cluster.start(0)
             try await cluster.waitUntilActive([0])
             try await run(cluster)
-        } catch {
-            await cluster.stopAll()
-            throw error
         }
-        await cluster.stopAll()
     }
 
     func run(_ cluster: GroupCluster) async throws {

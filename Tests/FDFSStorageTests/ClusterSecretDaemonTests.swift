@@ -29,21 +29,13 @@ import Testing
 
     @Test("members with the secret join and sync; a wrong or missing secret is refused by the tracker and the members, with no file bytes")
     func secretGuardsTheGroup() async throws {
-        let cluster = try GroupCluster(storageCount: 4, basePort: ReplicationTests.basePort(), trackerSettings: ["cluster_secret": Self.secret],
-                                       storageSettings: { i in
-                                           switch i {
-                                           case 0, 1: ["cluster_secret": Self.secret]
-                                           case 2: ["cluster_secret": "not the secret of this cluster"]
-                                           default: [:]
-                                           }
-                                       })
-        do {
-            try await run(cluster)
-        } catch {
-            await cluster.stopAll()
-            throw error
-        }
-        await cluster.stopAll()
+        try await ReplicationTests.withCluster(4, trackerSettings: ["cluster_secret": Self.secret], storageSettings: { i in
+            switch i {
+            case 0, 1: ["cluster_secret": Self.secret]
+            case 2: ["cluster_secret": "not the secret of this cluster"]
+            default: [:]
+            }
+        }) { try await run($0) }
     }
 
     func run(_ cluster: GroupCluster) async throws {

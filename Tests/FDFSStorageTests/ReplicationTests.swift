@@ -18,8 +18,10 @@ import Testing
 
     /// Runs `body` with a new cluster of `count` storages (not started) and stops every
     /// process afterwards, also when `body` fails.
-    static func withCluster(_ count: Int, httpPortOffset: Int? = nil, _ body: (GroupCluster) async throws -> Void) async throws {
-        let cluster = try GroupCluster(storageCount: count, basePort: basePort(), httpPortOffset: httpPortOffset)
+    static func withCluster(_ count: Int, httpPortOffset: Int? = nil, trackerSettings: [String: String] = [:],
+                            storageSettings: (Int) -> [String: String] = { _ in [:] }, _ body: (GroupCluster) async throws -> Void) async throws {
+        let cluster = try GroupCluster(storageCount: count, basePort: basePort(), httpPortOffset: httpPortOffset,
+                                       trackerSettings: trackerSettings, storageSettings: storageSettings)
         do {
             try await body(cluster)
         } catch {
