@@ -217,3 +217,29 @@ public enum FileSystemCalls {
         try close(fd, path: path)
     }
 }
+
+// MARK: - Leftovers of a killed process
+
+extension FileSystemCalls {
+    /// The names of the entries of `directory` (not `.` and `..`); empty when it cannot be read.
+    public static func entries(of directory: String) -> [String] {
+        guard let dir = opendir(directory) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) { p in
+                p.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Removes the `*.tmp` files `replaceFile` left in `directory` when a process was killed
+    /// between writing and renaming one; call at start, before anything is saved there.
+    /// Returns the names removed.
+    @discardableResult
+    public static func removeStaleReplacements(in directory: String) -> [String] {
+        entries(of: directory).filter { $0.hasSuffix(".tmp") && unlink(directory + "/" + $0) == 0 }
+    }
+}

@@ -2,6 +2,7 @@ public import FDFSConfig
 public import Logging
 public import ServiceLifecycle
 import FDFSClient
+import FDFSFileSystem
 import FDFSHTTP
 import FDFSMetrics
 import FDFSModel
@@ -9,6 +10,7 @@ import FDFSProtocol
 import FDFSServerCore
 import FDFSStorageEngine
 import Foundation
+import NIOPosix
 
 /// Why the storage daemon cannot start.
 public struct StorageStartupError: Error, CustomStringConvertible {
@@ -43,6 +45,12 @@ public struct StorageService: Service {
         // Identity and sync bookkeeping (.data_init_flag, §7.2).
         let flagPath = c.basePath + "/data/.data_init_flag"
         try FileManager.default.createDirectory(atPath: c.basePath + "/data", withIntermediateDirectories: true)
+        // A kill between writing a state file's replacement and renaming it leaves `<file>.tmp`.
+        let leftovers = [c.basePath + "/data", c.basePath + "/data/sync"].flatMap { FileSystemCalls.removeStaleReplacements(in: $0) }
+        if !leftovers.isEmpty {
+            logger.notice("removed temporary files a killed storage left (the state files they were to replace are intact)",
+                          metadata: ["fdfs.files": "\(leftovers.sorted().joined(separator: ", "))"])
+        }
         var flag = try StorageInitFlag.load(path: flagPath) ?? StorageInitFlag.new(now: now(), serverPort: c.port, ipAddresses: ownIP)
         flag.lastIPAddresses = ownIP
         _ = flag.adoptServerPortIfMissing(c.port)
@@ -150,6 +158,18 @@ public struct StorageService: Service {
         do {
             try await withThrowingDiscardingTaskGroup { tasks in
                 tasks.addTask { try await server.run() }
+                tasks.addTask {
+                    // Files a killed storage was receiving (`.up<pid>-<n>.tmp`, ...): never
+                    // acknowledged, so never in the binlog; removed in the background.
+                    let pid = getpid()
+                    guard let removed = try? await NIOThreadPool.singleton.runIfActive({ UploadFile.removeLeftovers(in: paths, ownPID: pid) })
+                    else { return }
+                    for (i, n) in removed.enumerated() where n > 0 {
+                        logger.notice("removed files a killed storage was still receiving (never acknowledged)",
+                                      metadata: ["fdfs.store_path": "\(i)", "fdfs.files": "\(n)"])
+                    }
+                    logger.info("temporary file sweep done", metadata: ["fdfs.files": "\(removed.reduce(0, +))"])
+                }
                 if let gateway {
                     tasks.addTask { await gateway.runOrLog(logger) }
                 }

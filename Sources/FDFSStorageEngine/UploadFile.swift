@@ -118,3 +118,33 @@ public final class UploadFile {
         _ = unlink(temporaryPath)
     }
 }
+
+extension UploadFile {
+    /// Whether `name` is the temporary file of an upload, a slave or a sync copy made by a
+    /// process other than `ownPID` (`.<kind><pid>-<n>.tmp`, see `StorageStore.temporaryTag`):
+    /// a leftover of a storage that was killed while it received the file.
+    public static func isLeftover(_ name: String, ownPID: Int32) -> Bool {
+        guard name.hasPrefix("."), name.hasSuffix(".tmp") else { return false }
+        let tag = name.dropFirst().dropLast(4).drop { $0.isLetter }
+        guard let dash = tag.firstIndex(of: "-"), let pid = Int32(tag[..<dash]), Int(tag[tag.index(after: dash)...]) != nil else { return false }
+        return pid != ownPID
+    }
+
+    /// Removes the leftovers (`isLeftover`) in every data subdirectory of `paths`; returns how
+    /// many per store path. Reads every subdirectory (65,536 of them with 256 per level):
+    /// run it off the event loops, after the server started.
+    public static func removeLeftovers(in paths: StorePaths, ownPID: Int32) -> [Int] {
+        paths.paths.map { p in
+            var removed = 0
+            for high in 0..<paths.subdirCount {
+                for low in 0..<paths.subdirCount {
+                    let directory = p.dataPath + "/" + StorePaths.hex2(high) + "/" + StorePaths.hex2(low)
+                    for name in FileSystemCalls.entries(of: directory) where isLeftover(name, ownPID: ownPID) {
+                        if unlink(directory + "/" + name) == 0 { removed += 1 }
+                    }
+                }
+            }
+            return removed
+        }
+    }
+}

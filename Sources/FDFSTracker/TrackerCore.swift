@@ -4,6 +4,7 @@ public import FDFSModel
 public import FDFSProtocol
 public import Logging
 public import NIOCore
+public import FDFSFileSystem
 import NIOConcurrencyHelpers
 
 /// The cluster state behind a lock, so that the event loops can answer the clients' queries
@@ -59,6 +60,12 @@ public actor TrackerCore {
                 clusterSecrets: ClusterSecrets? = nil) throws(TrackerIOError) {
         self.clusterGate = clusterSecrets.map { ClusterGate(secrets: $0, role: .tracker) }
         self.directory = try TrackerDataDirectory(basePath: basePath)
+        // A kill between writing a data file's replacement and renaming it leaves `<file>.tmp`.
+        let leftovers = FileSystemCalls.removeStaleReplacements(in: directory.dataPath)
+        if !leftovers.isEmpty {
+            logger.notice("removed temporary files a killed tracker left (the data files they were to replace are intact)",
+                          metadata: ["fdfs.files": "\(leftovers.sorted().joined(separator: ", "))"])
+        }
         self.useStorageID = policy.useStorageID
         self.policy = policy
         self.logger = logger
@@ -99,7 +106,12 @@ public actor TrackerCore {
         } else {
             reply = state.handle(request, session: &session, now: now())
         }
-        perform(state.takeActions())
+        var actions = state.takeActions()
+        // Every status change reaches the storages file before the reply: a tracker killed
+        // later must not bring back a status the cluster has left (a member ACTIVE for long
+        // coming back as WAIT_SYNC kept it there).
+        if let before, !actions.contains(.saveStorages), statuses() != before { actions.append(.saveStorages) }
+        perform(actions)
         if case .error(let e) = reply {
             logger.info("request refused", metadata: ["fdfs.command": "\(type(of: request).command)", "fdfs.peer": "\(session.peerIP)", "fdfs.error": "\(e)"])
         }

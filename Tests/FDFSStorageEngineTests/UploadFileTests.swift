@@ -5,6 +5,38 @@ import Testing
 @testable import FDFSStorageEngine
 
 @Suite struct UploadFileTests {
+    @Test("leftovers of another process are recognised; ours, data files and other names are not")
+    func leftoverNames() {
+        #expect(UploadFile.isLeftover(".up4242-17.tmp", ownPID: 1))
+        #expect(UploadFile.isLeftover(".slave7-1.tmp", ownPID: 1))
+        #expect(UploadFile.isLeftover(".cp99-0.tmp", ownPID: 1))
+        #expect(!UploadFile.isLeftover(".up1-3.tmp", ownPID: 1))
+        for name in ["fwAAAWsUWASAJMphAAAQAZyGz6M5850205.txt", ".up12-3.tmpx", "up12-3.tmp", ".up-3.tmp", ".up12-.tmp", ".fastdfs_vars", ".tmp"] {
+            #expect(!UploadFile.isLeftover(name, ownPID: 1), "\(name)")
+        }
+    }
+
+    @Test("removeLeftovers empties every data subdirectory of other processes' temporary files, and only of those")
+    func leftoversAreRemoved() throws {
+        let dir = try Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let paths = StorePaths(paths: [StorePath(path: dir + "/a"), StorePath(path: dir + "/b")], subdirCount: 2)
+        _ = try paths.createDirectories()
+        let own = getpid()
+        let files = [("a", "00/01", ".up1-1.tmp", true), ("a", "01/01", ".slave2-5.tmp", true), ("b", "01/00", ".cp3-9.tmp", true),
+                     ("b", "00/00", ".up\(own)-1.tmp", false), ("a", "00/00", "fwAAAWsUWASAJMphAAAQAZyGz6M5850205.txt", false)]
+        for (p, sub, name, _) in files { FileManager.default.createFile(atPath: "\(dir)/\(p)/data/\(sub)/\(name)", contents: Data([1])) }
+        #expect(UploadFile.removeLeftovers(in: paths, ownPID: own) == [2, 1])
+        for (p, sub, name, removed) in files {
+            #expect(FileManager.default.fileExists(atPath: "\(dir)/\(p)/data/\(sub)/\(name)") == !removed, "\(p)/\(sub)/\(name)")
+        }
+        // replaceFile's temporaries.
+        FileManager.default.createFile(atPath: dir + "/storage_stat.dat.tmp", contents: Data([1]))
+        FileManager.default.createFile(atPath: dir + "/storage_stat.dat", contents: Data([1]))
+        #expect(FileSystemCalls.removeStaleReplacements(in: dir) == ["storage_stat.dat.tmp"])
+        #expect(FileManager.default.fileExists(atPath: dir + "/storage_stat.dat"))
+    }
+
     static func directory() throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("fdfs-upload-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

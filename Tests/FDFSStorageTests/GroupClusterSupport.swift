@@ -84,6 +84,27 @@ final class GroupCluster: @unchecked Sendable {
         storages[i] = process
     }
 
+    /// SIGKILL of the tracker: no shutdown work at all.
+    func killTracker() {
+        guard let p = tracker else { return }
+        if p.isRunning { Foundation.kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        tracker = nil
+    }
+
+    /// Starts the tracker again (its log is appended to).
+    func startTracker() throws {
+        let process = Process()
+        process.executableURL = DaemonCluster.binDirectory.appendingPathComponent("fdfs-trackerd")
+        process.arguments = ["--config", directory + "/tracker.conf"]
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/tracker.log"))
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        tracker = process
+    }
+
     /// SIGKILL: no shutdown work at all.
     func kill(_ i: Int) {
         guard let p = storages[i] else { return }

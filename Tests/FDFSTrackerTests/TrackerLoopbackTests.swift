@@ -89,7 +89,8 @@ func rawExchange(port: Int, _ bytes: [UInt8], expect: Int = 0, wait: Duration = 
 
     /// Two storages of one group walk INIT -> WAIT_SYNC -> SYNCING -> OFFLINE -> ACTIVE.
     @Test func newMemberFullSyncOverTheWire() async throws {
-        try await withTracker(basePath: try temporaryDirectory()) { tracker in
+        let base = try temporaryDirectory()
+        try await withTracker(basePath: base) { tracker in
             let a = try await ScriptedStorage.connect(ipAddress: "127.0.0.2", group: Self.group, trackers: [tracker.endpoint])
             _ = try await a.join()
             _ = try await a.syncDestRequest()
@@ -114,6 +115,10 @@ func rawExchange(port: Int, _ bytes: [UInt8], expect: Int = 0, wait: Duration = 
             #expect(try await statusOfB() == .active)
             let members = try await a.beat().groupServers
             #expect(members.map(\.id) == ["127.0.0.2", "127.0.0.3"] && members.allSatisfy { $0.status == .active })
+            // Each status change is on disk before its reply: a tracker killed now would not
+            // bring B back as WAIT_SYNC (found by the crash-restart test).
+            let onDisk = try TrackerDataDirectory(basePath: base).load().snapshot.storages
+            #expect(onDisk.first { $0.id.rawValue == "127.0.0.3" }?.status == .active, "\(onDisk.map { ($0.id, $0.status) })")
             for c in [a, b, source] { await c.close() }
             await admin.close()
         }
