@@ -121,6 +121,16 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                     do {
                         try part.withUnsafeReadableBytes { (bytes) throws in try current.write(bytes) }
                         if current.writesFile { stats.fileWritten(success: true) }
+                    } catch let error as FileSystemError where current.writesFile {
+                        // A full (or failing) disk: nothing partial stays, the rest of the
+                        // content is read and dropped, and the reply says why.
+                        stats.fileWritten(success: false)
+                        current.abort()
+                        let full = error.errno == ENOSPC || error.errno == EDQUOT
+                        connection.logger.warning(full ? "store path full: content refused with ENOSPC, the partial file removed"
+                                                       : "cannot write received content: refused with EIO, the partial file removed",
+                                                  metadata: ["fdfs.error": "\(error)"])
+                        incoming = .discard(StorageError(full ? .ENOSPC : .EIO, "\(error)"), nil)
                     } catch {
                         if current.writesFile { stats.fileWritten(success: false) }
                         throw error

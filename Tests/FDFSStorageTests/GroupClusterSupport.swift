@@ -27,9 +27,10 @@ final class GroupCluster: @unchecked Sendable {
     /// Writes the configuration of `storageCount` storages and starts the tracker (storages
     /// start with `start(_:)`). Ports: `basePort` for the tracker, the next ones for storages;
     /// with `httpPortOffset`, each storage (and the tracker) serves HTTP on its port plus that offset.
-    /// `trackerSettings` and `storageSettings(i)` set more keys of the sample files.
+    /// `trackerSettings` and `storageSettings(i)` set more keys of the sample files;
+    /// `storageLines(i)` is appended to storage `i`'s file (keys the sample lacks).
     init(storageCount: Int, basePort: Int, httpPortOffset: Int? = nil, trackerSettings: [String: String] = [:],
-         storageSettings: (Int) -> [String: String] = { _ in [:] }) throws {
+         storageSettings: (Int) -> [String: String] = { _ in [:] }, storageLines: (Int) -> String = { _ in "" }) throws {
         directory = try temporaryDirectory()
         trackerPort = basePort
         let ports = (1...storageCount).map { basePort + $0 }
@@ -52,7 +53,7 @@ final class GroupCluster: @unchecked Sendable {
             for d in ["storage\(i)", "store\(i)"] {
                 try FileManager.default.createDirectory(atPath: directory + "/" + d, withIntermediateDirectories: true)
             }
-            let text = try DaemonCluster.override(sample, [
+            var text = try DaemonCluster.override(sample, [
                 "bind_addr": "127.0.0.1", "port": "\(storagePorts[i])", "base_path": directory + "/storage\(i)",
                 "store_path0": directory + "/store\(i)", "tracker_server": "127.0.0.1:\(trackerPort)",
                 "heart_beat_interval": "1", "sync_binlog_buff_interval": "1", "subdir_count_per_path": "16",
@@ -60,6 +61,9 @@ final class GroupCluster: @unchecked Sendable {
                 "stat_report_interval": "1",
                 "http.server_port": httpPorts.isEmpty ? "0" : "\(httpPorts[i])",
             ].merging(storageSettings(i)) { $1 })
+            // Before the first [section], where a key would belong to that section.
+            let lines = storageLines(i)
+            if let section = text.range(of: "\n[") { text.insert(contentsOf: "\n" + lines, at: section.lowerBound) } else { text += "\n" + lines }
             try text.write(toFile: configPath(i), atomically: true, encoding: .utf8)
         }
         tracker = try DaemonCluster.launch("fdfs-trackerd", ["--config", directory + "/tracker.conf"], log: directory + "/tracker.log")

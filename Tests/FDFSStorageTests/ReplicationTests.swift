@@ -19,9 +19,10 @@ import Testing
     /// Runs `body` with a new cluster of `count` storages (not started) and stops every
     /// process afterwards, also when `body` fails.
     static func withCluster(_ count: Int, httpPortOffset: Int? = nil, trackerSettings: [String: String] = [:],
-                            storageSettings: (Int) -> [String: String] = { _ in [:] }, _ body: (GroupCluster) async throws -> Void) async throws {
+                            storageSettings: (Int) -> [String: String] = { _ in [:] }, storageLines: (Int) -> String = { _ in "" },
+                            _ body: (GroupCluster) async throws -> Void) async throws {
         let cluster = try GroupCluster(storageCount: count, basePort: basePort(), httpPortOffset: httpPortOffset,
-                                       trackerSettings: trackerSettings, storageSettings: storageSettings)
+                                       trackerSettings: trackerSettings, storageSettings: storageSettings, storageLines: storageLines)
         do {
             try await body(cluster)
         } catch {
