@@ -74,6 +74,15 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
             }
         }
 
+        /// Whether the content goes into a temporary file that `abort` removes (a whole new
+        /// file: upload, slave, sync copy), rather than into an existing file.
+        var writesNewFile: Bool {
+            switch self {
+            case .upload, .slave, .syncFile: true
+            case .rangeWrite, .syncRange, .syncMetadata, .discard: false
+            }
+        }
+
         /// Whether the content goes into a data file (counted as file writes).
         var writesFile: Bool {
             switch self {
@@ -121,7 +130,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                     do {
                         try part.withUnsafeReadableBytes { (bytes) throws in try current.write(bytes) }
                         if current.writesFile { stats.fileWritten(success: true) }
-                    } catch let error as FileSystemError where current.writesFile {
+                    } catch let error as FileSystemError where current.writesNewFile {
                         // A full (or failing) disk: nothing partial stays, the rest of the
                         // content is read and dropped, and the reply says why.
                         stats.fileWritten(success: false)

@@ -233,14 +233,17 @@ func rawExchange(port: Int, _ bytes: [UInt8], expect: Int = 0, wait: Duration = 
     }
 
     /// Two trackers: a storage joins both; both know it; either answers clients; with one
-    /// stopped, the other keeps answering.
-    @Test func twoTrackersBothServe() async throws {
+    /// stopped, the other keeps answering. With a cluster secret, the trackers prove it to
+    /// each other to elect their leader.
+    @Test(arguments: [false, true]) func twoTrackersBothServe(withSecret: Bool) async throws {
         let baseA = try temporaryDirectory(), baseB = try temporaryDirectory()
-        try await withTracker(basePath: baseA) { first in
-            let portB = try await withTracker(basePath: baseB) { second in
+        let secrets = withSecret ? ClusterSecrets(current: "the secret of two trackers") : nil
+        try await withTracker(basePath: baseA, clusterSecrets: secrets) { first in
+            let portB = try await withTracker(basePath: baseB, clusterSecrets: secrets) { second in
                 let trackers = [first.endpoint, second.endpoint]
                 for (index, _) in trackers.enumerated() {
-                    let s = try await ScriptedStorage.connect(ipAddress: "127.0.0.2", group: Self.group, trackers: trackers, to: index)
+                    let s = try await ScriptedStorage.connect(ipAddress: "127.0.0.2", group: Self.group, trackers: trackers, to: index,
+                                                              clusterSecrets: secrets)
                     _ = try await s.join(initFlag: false, status: .offline, trackerIndex: index)
                     try await s.beat()
                     try await s.reportDiskUsage()
@@ -275,16 +278,18 @@ func rawExchange(port: Int, _ bytes: [UInt8], expect: Int = 0, wait: Duration = 
         }
     }
 
-    /// A tracker that starts empty copies the data files of a peer at its first JOIN (§3.5).
-    @Test func anEmptyTrackerCopiesItsPeer() async throws {
-        try await withTracker(basePath: try temporaryDirectory()) { first in
-            let a = try await ScriptedStorage.connect(ipAddress: "127.0.0.2", group: Self.group, trackers: [first.endpoint])
+    /// A tracker that starts empty copies the data files of a peer at its first JOIN (§3.5),
+    /// proving the cluster secret to it when one is set.
+    @Test(arguments: [false, true]) func anEmptyTrackerCopiesItsPeer(withSecret: Bool) async throws {
+        let secrets = withSecret ? ClusterSecrets(current: "the secret of two trackers") : nil
+        try await withTracker(basePath: try temporaryDirectory(), clusterSecrets: secrets) { first in
+            let a = try await ScriptedStorage.connect(ipAddress: "127.0.0.2", group: Self.group, trackers: [first.endpoint], clusterSecrets: secrets)
             _ = try await a.join(initFlag: false, status: .offline)
             try await a.beat()
-            try await withTracker(basePath: try temporaryDirectory()) { fresh in
+            try await withTracker(basePath: try temporaryDirectory(), clusterSecrets: secrets) { fresh in
                 // A second storage joins the fresh tracker and lists both trackers.
                 let trackers = [first.endpoint, fresh.endpoint]
-                let b = try await ScriptedStorage.connect(ipAddress: "127.0.0.3", group: Self.group, trackers: trackers, to: 1)
+                let b = try await ScriptedStorage.connect(ipAddress: "127.0.0.3", group: Self.group, trackers: trackers, to: 1, clusterSecrets: secrets)
                 _ = try await b.join(initFlag: false, status: .offline, trackerIndex: 1)
                 let client = try await fresh.client()
                 let ids = try await client.request(ListStorageRequest(group: Self.group)).storages.map(\.id)
