@@ -159,6 +159,12 @@ public struct StorageClient: Sendable {
         try await connection.request(HTTPEndpointRequest())
     }
 
+    /// RESYNC_PEER (254, a swift-fdfs extension): this storage pushes every file it holds to
+    /// `peer` again. EACCES from outside its `admin_hosts`, ENOENT when `peer` is not its peer.
+    public func resyncPeer(_ peer: StorageID) async throws {
+        _ = try await connection.request(ResyncPeerRequest(peerID: peer))
+    }
+
     /// LIST_FILES (250, a swift-fdfs extension): up to `limit` (1...1000) files of `group` on
     /// this storage whose remote filename starts with `prefix` and sorts after `after`, in
     /// byte order. A C storage does not know the command: it answers EINVAL and closes, which

@@ -215,6 +215,16 @@ public struct AntiStealSettings: Hashable, Sendable {
 // MARK: - Reader helpers shared by several configurations
 
 extension ConfigReader {
+    /// Loopback: the default of `admin_hosts`.
+    static let defaultAdminHosts = ["127.0.0.0/8", "::1"]
+
+    /// `admin_hosts` (ours; repeated or comma-separated, `allow_hosts` syntax): who may send
+    /// the operator commands. Loopback when absent.
+    mutating func adminHosts() -> [String] {
+        let listed = stringList("admin_hosts").flatMap { $0.split(separator: ",").map { String(trimASCIIWhitespace($0)) } }.filter { !$0.isEmpty }
+        return listed.isEmpty ? Self.defaultAdminHosts : listed
+    }
+
     /// `group_name`-style values validated as a FastDFS group name.
     static func parseGroupName(_ text: String) throws(ConfigValueError) -> GroupName {
         do {

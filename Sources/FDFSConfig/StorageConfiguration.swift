@@ -144,6 +144,8 @@ public struct StorageConfiguration: ConfigurationFile, Hashable {
     public var compressBinlog = false
     public var compressBinlogTime = TimeOfDay(hour: 1, minute: 30)
     public var checkStorePathMark = true
+    /// `admin_hosts` (ours): who may send the operator commands (RESYNC_PEER). Loopback by default.
+    public var adminHosts: [String] = ConfigReader.defaultAdminHosts
     public var accessLog = AccessLogSettings()
     /// The storage's HTTP port (`http.server_port`; 0, the default, turns it off): files,
     /// ranges, tokens and `/healthz` (docs/http.md).
@@ -233,6 +235,7 @@ public struct StorageConfiguration: ConfigurationFile, Hashable {
         compressBinlog = try r.bool("compress_binlog", default: false)
         compressBinlogTime = try r.time("compress_binlog_time", default: TimeOfDay(hour: 1, minute: 30))
         checkStorePathMark = try r.bool("check_store_path_mark", default: true)
+        adminHosts = r.adminHosts()
         accessLog = try AccessLogSettings.read(&r)
 
         http = try StorageHTTPSettings.read(&r, configPath: document.path)

@@ -182,7 +182,7 @@ public struct TrackerConfiguration: ConfigurationFile, Hashable {
     /// `admin_hosts` (our extension; repeated or comma-separated, `allow_hosts` syntax): who may
     /// delete storages and groups. Loopback only by default; `*` admits everyone, as FastDFS does.
     public var adminHosts: [String] = TrackerConfiguration.defaultAdminHosts
-    public static let defaultAdminHosts = ["127.0.0.0/8", "::1"]
+    public static let defaultAdminHosts = ConfigReader.defaultAdminHosts
     /// Unknown keys and adjusted values; the daemon should log them.
     public var warnings: [ConfigWarning] = []
 
@@ -246,8 +246,7 @@ public struct TrackerConfiguration: ConfigurationFile, Hashable {
         idTypeInFilename = try r.value("id_type_in_filename", default: .ip, IDTypeInFilename.parse)
         trustStorageServerID = try r.bool("trust_storage_server_id", default: true)
         storeSlaveFileUseLink = try r.bool("store_slave_file_use_link", default: false)
-        let admin = r.stringList("admin_hosts").flatMap { $0.split(separator: ",").map { String(trimASCIIWhitespace($0)) } }.filter { !$0.isEmpty }
-        adminHosts = admin.isEmpty ? Self.defaultAdminHosts : admin
+        adminHosts = r.adminHosts()
 
         if service.addressFamily == .ipv6 && !(useStorageID && idTypeInFilename == .id) {
             throw r.inconsistent("address_family", "IPv6 requires use_storage_id = true and id_type_in_filename = id")

@@ -47,6 +47,8 @@ public enum StorageCommand: UInt8, Sendable, CaseIterable {
     case listFiles = 250
     /// swift-fdfs extension: the storage's HTTP port (docs/protocol.md, "HTTP_ENDPOINT").
     case httpEndpoint = 251
+    /// swift-fdfs extension: push every file to a peer again (docs/protocol.md, "RESYNC_PEER").
+    case resyncPeer = 254
     case activeTest = 111
     case quit = 82
 }

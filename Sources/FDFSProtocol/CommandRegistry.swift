@@ -126,6 +126,7 @@ public enum CommandRegistry {
         .make(RegenerateAppenderFilenameRequest.self, "REGENERATE_APPENDER_FILENAME"),
         .make(ListFilesRequest.self, "LIST_FILES"),
         .make(HTTPEndpointRequest.self, "HTTP_ENDPOINT"),
+        .make(ResyncPeerRequest.self, "RESYNC_PEER"),
         .make(ActiveTestRequest.self, "ACTIVE_TEST"),
         .make(QuitRequest.self, "QUIT"),
         .make(ReportServerIDRequest.self, "REPORT_SERVER_ID"),

@@ -206,3 +206,27 @@ public struct HTTPEndpointResponse: FDFSBody, Hashable {
         return domainName.contains(":") || port == 80 ? "http://\(domainName)" : "http://\(domainName):\(port)"
     }
 }
+
+/// RESYNC_PEER (254), a swift-fdfs extension (docs/protocol.md): the storage that receives it
+/// pushes every file it holds to the named peer of its group again, from the start of its
+/// binlog. An operator command: only from the storage's `admin_hosts` (EACCES otherwise);
+/// ENOENT when the storage has no such peer.
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 16 | the peer's storage id (or IP address), NUL-padded |
+public struct ResyncPeerRequest: FDFSRequest {
+    public typealias Response = EmptyBody
+    public static let command = StorageCommand.resyncPeer.rawValue
+    public var peerID: StorageID
+
+    public init(peerID: StorageID) { self.peerID = peerID }
+
+    public func encode(into b: inout ByteBuffer) { b.writeStorageID(peerID) }
+
+    public static func decode(from r: inout FieldReader, headerStatus: UInt8) throws(FDFSProtocolError) -> Self {
+        try r.requireLength(r.remaining == 16, "body must be 16 bytes, got \(r.remaining)")
+        guard let id = try r.storageID() else { throw FDFSProtocolError(.invalidName, command: command, "peer id is empty") }
+        return Self(peerID: id)
+    }
+}

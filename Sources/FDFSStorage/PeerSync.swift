@@ -132,6 +132,7 @@ public struct PeerSync: Sendable {
                 try? await Task.sleep(for: .seconds(60))
                 continue
             }
+            if board.takeResync(peerID) { restartFromTheBeginning(peer) }
             let started = clock.now
             do {
                 try await session(peer)
@@ -164,6 +165,22 @@ public struct PeerSync: Sendable {
     static func retryDelay(afterFailures failures: Int, limit: Duration) -> Duration {
         let delay = Duration.milliseconds(100) * (1 << min(failures, 20))
         return min(delay, limit)
+    }
+
+    /// RESYNC_PEER: the peer's mark goes back to the start of the binlog with the old-data duty
+    /// (every source record, and every replica record until now), so every file this storage
+    /// holds is pushed again; files the peer already has are answered as present.
+    func restartFromTheBeginning(_ peer: PeerTable.Peer) {
+        let path = SyncMark.path(basePath: settings.basePath, fileName: markFileName(peer))
+        let mark = SyncMark(needSyncOld: true, untilTimestamp: Int64(time(nil)))
+        do {
+            try mark.save(path: path)
+            logger.notice("full resync requested: every file is pushed to the peer again", metadata: [
+                "fdfs.peer_address": "\(peer.ipAddress):\(peer.port)", "fdfs.until": "\(mark.untilTimestamp)",
+            ])
+        } catch {
+            logger.error("full resync requested, but the mark cannot be written", metadata: ["fdfs.error": "\(error)"])
+        }
     }
 
     /// A deleted peer's mark is kept under a dated name (§5.6).
@@ -254,6 +271,9 @@ public struct PeerSync: Sendable {
         board.update(peerID) { $0.state = .catchingUp }
         while !Task.isCancelled {
             guard let p = await current(), p.status == .active || p.status == .syncing else { break }
+            // An operator asked for a full resync: the session ends here (the mark saved), and
+            // the next one starts from the beginning.
+            if board.isResyncRequested(peerID) { break }
             if settings.syncWindow != nil && !settings.inSyncWindowNow {
                 logger.info("sync window closed; pushing resumes at sync_start_time")
                 break

@@ -32,11 +32,18 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     let httpEndpoint: HTTPEndpointResponse
     /// Set with `cluster_secret`: the sync commands need a connection that proved it.
     let clusterGate: ClusterGate?
+    /// `admin_hosts`: who may send the operator commands (RESYNC_PEER).
+    let adminHosts: AllowedHosts
+    /// The sync tasks' board, where RESYNC_PEER leaves its request (nil: not served).
+    let syncBoard: SyncLagBoard?
 
     public init(store: StorageStore, fileSync: FileSyncPolicy = FileSyncPolicy(), now: @escaping @Sendable () -> Int64, stats: StorageStats = StorageStats(),
                 progress: SyncReceiveProgress = SyncReceiveProgress(), sourceAddresses: [UInt32: String] = [:],
-                httpEndpoint: HTTPEndpointResponse = HTTPEndpointResponse(port: 0), clusterGate: ClusterGate? = nil) {
+                httpEndpoint: HTTPEndpointResponse = HTTPEndpointResponse(port: 0), clusterGate: ClusterGate? = nil,
+                adminHosts: AllowedHosts = .loopback, syncBoard: SyncLagBoard? = nil) {
         self.clusterGate = clusterGate
+        self.adminHosts = adminHosts
+        self.syncBoard = syncBoard
         self.httpEndpoint = httpEndpoint
         self.store = store
         self.fileSync = fileSync
@@ -352,6 +359,17 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 try await connection.reply(try await listFiles(r))
             case is HTTPEndpointRequest:
                 try await connection.reply(httpEndpoint)
+            case let r as ResyncPeerRequest:
+                guard adminHosts.allows(connection.remoteAddress) else {
+                    connection.logger.warning("refused RESYNC_PEER from \(connection.remoteAddress.ipAddress ?? "?"): not in admin_hosts (storage.conf)")
+                    throw StorageError(.EACCES, "not in admin_hosts")
+                }
+                guard let board = syncBoard, board.requestResync(r.peerID) else {
+                    throw StorageError(.ENOENT, "\(r.peerID) is not a peer of this storage")
+                }
+                connection.logger.notice("full resync of a peer requested", metadata: ["fdfs.peer": "\(r.peerID)",
+                                                                                        "fdfs.from": "\(connection.remoteAddress.ipAddress ?? "?")"])
+                try await connection.reply(EmptyBody())
             case let r as SetMetadataRequest:
                 try await setMetadata(r)
                 stats.succeeded(.setMetadata)

@@ -93,10 +93,12 @@ public struct StorageService: Service {
                                           networkTimeoutSeconds: c.service.networkTimeoutSeconds, allowHosts: c.service.allowHosts,
                                           role: .storage, limits: FDFSLimits(maxBufferedBodyBytes: c.service.buffSizeBytes - FDFSHeader.size))
         let progress = SyncReceiveProgress()
+        let board = SyncLagBoard()
         let handler = StorageConnectionHandler(store: store, fileSync: FileSyncPolicy(afterWrittenBytes: c.fsyncAfterWrittenBytes, beforeReply: c.fsyncBeforeReply),
                                                now: now, stats: stats, progress: progress, sourceAddresses: sourceAddresses,
                                                httpEndpoint: HTTPEndpointResponse(port: c.http.port, domainName: c.http.domainName),
-                                               clusterGate: clusterSecrets.map { ClusterGate(secrets: $0, role: .storage) })
+                                               clusterGate: clusterSecrets.map { ClusterGate(secrets: $0, role: .storage) },
+                                               adminHosts: try AllowedHosts(c.adminHosts, key: "admin_hosts"), syncBoard: board)
         // Metrics are kept only when there is an HTTP port to read them from.
         let metrics = c.http.port > 0 ? DaemonMetrics(role: .storage) : nil
         let server = FDFSServer(settings: settings, handler: handler, logger: logger, metrics: metrics?.requests)
@@ -141,7 +143,6 @@ public struct StorageService: Service {
         var calls = TrackerCalls(trackers: trackers, bindAddress: bind, logger: logger)
         calls.connectTimeout = .seconds(c.service.connectTimeoutSeconds)
         calls.clusterSecrets = clusterSecrets
-        let board = SyncLagBoard()
         let sync = SyncService(node: node, store: store, settings: syncSettings, calls: calls, board: board, logger: logger)
         // The HTTP port (http.server_port; docs/http.md).
         var gateway: HTTPGateway? = nil

@@ -38,6 +38,31 @@ public final class SyncLagBoard: @unchecked Sendable {
     private let lock = NSLock()
     private var entries: [StorageID: Entry] = [:]
     private var changeCount: UInt64 = 0
+    private var resyncs: Set<StorageID> = []
+
+    /// RESYNC_PEER (our extension): the sync task of `id` pushes everything again from the
+    /// start of the binlog. False when this storage has no sync task for `id`.
+    public func requestResync(_ id: StorageID) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard entries[id] != nil else { return false }
+        resyncs.insert(id)
+        return true
+    }
+
+    /// Whether a resync of `id` waits to be started.
+    func isResyncRequested(_ id: StorageID) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return resyncs.contains(id)
+    }
+
+    /// Takes the resync request of `id`, if any.
+    func takeResync(_ id: StorageID) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return resyncs.remove(id) != nil
+    }
 
     public init() {}
 
