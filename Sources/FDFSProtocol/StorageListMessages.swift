@@ -225,8 +225,6 @@ public struct ResyncPeerRequest: FDFSRequest {
     public func encode(into b: inout ByteBuffer) { b.writeStorageID(peerID) }
 
     public static func decode(from r: inout FieldReader, headerStatus: UInt8) throws(FDFSProtocolError) -> Self {
-        try r.requireLength(r.remaining == 16, "body must be 16 bytes, got \(r.remaining)")
-        guard let id = try r.storageID() else { throw FDFSProtocolError(.invalidName, command: command, "peer id is empty") }
-        return Self(peerID: id)
+        Self(peerID: try r.storageIDBody("peer id"))
     }
 }

@@ -13,9 +13,7 @@ public struct ReportServerIDRequest: FDFSRequest {
     public init(storageID: StorageID) { self.storageID = storageID }
     public func encode(into b: inout ByteBuffer) { b.writeStorageID(storageID) }
     public static func decode(from r: inout FieldReader, headerStatus: UInt8) throws(FDFSProtocolError) -> Self {
-        try r.requireLength(r.remaining == 16, "body must be 16 bytes, got \(r.remaining)")
-        guard let id = try r.storageID() else { throw FDFSProtocolError(.invalidName, command: command, "sender id is empty") }
-        return Self(storageID: id)
+        Self(storageID: try r.storageIDBody("sender id"))
     }
 }
 

@@ -132,6 +132,13 @@ public struct FieldReader {
         }
     }
 
+    /// A body that is exactly one 16-byte storage id field, not empty.
+    public mutating func storageIDBody(_ what: String) throws(FDFSProtocolError) -> StorageID {
+        try requireLength(remaining == 16, "body must be 16 bytes, got \(remaining)")
+        guard let id = try storageID(what) else { throw FDFSProtocolError(.invalidName, command: command, "\(what) is empty") }
+        return id
+    }
+
     public mutating func storageID(_ what: String = "storage id") throws(FDFSProtocolError) -> StorageID? {
         let t = try text(width: FieldWidth.storageID, what)
         return try Self.optionalStorageID(t, what, command: command)
