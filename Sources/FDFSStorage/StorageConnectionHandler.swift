@@ -1,4 +1,5 @@
 public import FDFSClient
+public import Logging
 public import FDFSServerCore
 import FDFSFileSystem
 import FDFSModel
@@ -36,11 +37,14 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     let adminHosts: AllowedHosts
     /// The sync tasks' board, where RESYNC_PEER leaves its request (nil: not served).
     let syncBoard: SyncLagBoard?
+    /// For events that are not about one connection (a store path taken out of service).
+    let logger: Logger
 
     public init(store: StorageStore, fileSync: FileSyncPolicy = FileSyncPolicy(), now: @escaping @Sendable () -> Int64, stats: StorageStats = StorageStats(),
                 progress: SyncReceiveProgress = SyncReceiveProgress(), sourceAddresses: [UInt32: String] = [:],
                 httpEndpoint: HTTPEndpointResponse = HTTPEndpointResponse(port: 0), clusterGate: ClusterGate? = nil,
-                adminHosts: AllowedHosts = .loopback, syncBoard: SyncLagBoard? = nil) {
+                adminHosts: AllowedHosts = .loopback, syncBoard: SyncLagBoard? = nil, logger: Logger = Logger(label: "fdfs.storaged")) {
+        self.logger = logger
         self.clusterGate = clusterGate
         self.adminHosts = adminHosts
         self.syncBoard = syncBoard
@@ -146,6 +150,9 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                         connection.logger.warning(full ? "store path full: content refused with ENOSPC, the partial file removed"
                                                        : "cannot write received content: refused with EIO, the partial file removed",
                                                   metadata: ["fdfs.error": "\(error)"])
+                        if !full, Self.pathFailed(error), case .upload(_, let placement, _) = current {
+                            takeOutOfService(placement.storePathIndex, error)
+                        }
                         incoming = .discard(StorageError(full ? .ENOSPC : .EIO, "\(error)"), nil)
                     } catch {
                         if current.writesFile { stats.fileWritten(success: false) }
@@ -280,12 +287,33 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         } catch {
             throw StorageError(.EINVAL, "\(error)")
         }
-        let placement = try store.place(requestedStorePath: upload.storePathIndex)
+        var placement = try store.place(requestedStorePath: upload.storePathIndex)
         do {
             return (try opening { () throws(FileSystemError) in try UploadFile(directory: placement.directory, tag: placement.tag, policy: fileSync) }, placement, upload)
+        } catch let error as FileSystemError where Self.pathFailed(error) {
+            // The store path turned read-only, failed or vanished: out of service, and the
+            // file goes to another path.
+            takeOutOfService(placement.storePathIndex, error)
+            placement = try store.place(requestedStorePath: UploadFileRequest.anyStorePath)
+            do {
+                return (try opening { () throws(FileSystemError) in try UploadFile(directory: placement.directory, tag: placement.tag, policy: fileSync) }, placement, upload)
+            } catch {
+                throw StorageError(.EIO, "\(error)")
+            }
         } catch {
             throw StorageError(.EIO, "\(error)")
         }
+    }
+
+    /// Errors that mean a store path cannot take new files any more.
+    static func pathFailed(_ error: FileSystemError) -> Bool {
+        [EROFS, EIO, ENOENT, ENOTDIR, EACCES].contains(error.errno)
+    }
+
+    /// Takes a store path out of service for new files, with a log line the first time.
+    func takeOutOfService(_ index: Int, _ error: FileSystemError) {
+        guard store.takeOutOfService(index) else { return }
+        logger.error("store path \(index) cannot take new files (\(error)): out of service for uploads until the storage restarts; its files are still served while they can be read")
     }
 
     /// Names the received file, moves it into place, records it, replies. Returns whether the

@@ -98,7 +98,7 @@ public struct StorageService: Service {
                                                now: now, stats: stats, progress: progress, sourceAddresses: sourceAddresses,
                                                httpEndpoint: HTTPEndpointResponse(port: c.http.port, domainName: c.http.domainName),
                                                clusterGate: clusterSecrets.map { ClusterGate(secrets: $0, role: .storage) },
-                                               adminHosts: try AllowedHosts(c.adminHosts, key: "admin_hosts"), syncBoard: board)
+                                               adminHosts: try AllowedHosts(c.adminHosts, key: "admin_hosts"), syncBoard: board, logger: logger)
         // Metrics are kept only when there is an HTTP port to read them from.
         let metrics = c.http.port > 0 ? DaemonMetrics(role: .storage) : nil
         let server = FDFSServer(settings: settings, handler: handler, logger: logger, metrics: metrics?.requests)

@@ -90,6 +90,12 @@ public final class StorageStore: Sendable {
     /// Where a storage keeps its catalog: `<base_path>/data/catalog.sqlite`.
     public static func catalogPath(basePath: String) -> String { basePath + "/data/catalog.sqlite" }
 
+    /// Takes store path `index` out of service for new files until the storage restarts;
+    /// false when it already was.
+    public func takeOutOfService(_ index: Int) -> Bool {
+        state.withLock { $0.paths.takeOutOfService(index) }
+    }
+
     /// Chooses the store path (request index, or -1 for the storage's choice) and directory.
     public func place(requestedStorePath: Int8) throws(StorageError) -> UploadPlacement {
         let hasSpace = hasSpace

@@ -57,7 +57,7 @@ public enum PlacementError: Error, Hashable, Sendable, CustomStringConvertible {
 /// The store paths of a storage: directory creation, free space and the choice of the path
 /// for an upload (cluster spec §7.3).
 public struct StorePaths: Sendable {
-    public let paths: [StorePath]
+    public private(set) var paths: [StorePath]
     public let subdirCount: Int
     var cursor = 0
 
@@ -103,6 +103,14 @@ public struct StorePaths: Sendable {
     /// The store path for an upload: the requested index when it is writable and has space,
     /// else (also for -1) the next writable path above the reserve in rotation.
     /// `hasSpace(index)` tells whether a path is above its reserve.
+    /// Takes store path `i` out of service for new files (it turned read-only, failed, or
+    /// vanished); false when it already was.
+    public mutating func takeOutOfService(_ i: Int) -> Bool {
+        guard paths.indices.contains(i), !paths[i].isReadOnly else { return false }
+        paths[i].isReadOnly = true
+        return true
+    }
+
     public mutating func choose(requested: Int, hasSpace: (Int) -> Bool) throws(PlacementError) -> Int {
         guard requested == -1 || (0..<paths.count).contains(requested) else {
             throw .storePathOutOfRange(requested, count: paths.count)

@@ -52,4 +52,33 @@ struct DiskFaultTests {
             await client.close()
         }
     }
+
+    @Test("a store path that turns read-only is taken out of service: uploads go to the other path, its files are still served")
+    func readOnlyStorePath() async throws {
+        let flaky = try temporaryDirectory() + "/flaky"
+        try FileManager.default.createDirectory(atPath: flaky, withIntermediateDirectories: true)
+        try Self.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", flaky])
+        defer { try? Self.run(["umount", flaky]) }
+        try await ReplicationTests.withCluster(1, storageSettings: { _ in ["store_path_count": "2"] },
+                                               storageLines: { _ in "store_path1 = \(flaky)\n" }) { cluster in
+            try cluster.start(0)
+            try await cluster.waitUntilActive([0])
+            let client = try await cluster.client(0)
+            let before = [UInt8](repeating: 1, count: 50_000)
+            let kept = try await client.uploadFile(.bytes(before), fileExtension: "bin", storePathIndex: 1).fileID()
+            #expect(kept.remoteFilename.storePathIndex == 1)
+            try Self.run(["mount", "-o", "remount,ro", flaky])
+            // Asked for the read-only path, small and streamed: placed on path 0.
+            for size in [10_000, 300_000] {
+                let content = [UInt8](repeating: 2, count: size)
+                let id = try await client.uploadFile(.bytes(content), fileExtension: "bin", storePathIndex: 1).fileID()
+                #expect(id.remoteFilename.storePathIndex == 0, "\(id)")
+                #expect(try await client.downloadFile(id) == content)
+            }
+            #expect(cluster.log(0).components(separatedBy: "store path 1 cannot take new files").count - 1 == 1, "\(cluster.log(0))")
+            // What it holds is still served.
+            #expect(try await client.downloadFile(kept) == before)
+            await client.close()
+        }
+    }
 }
