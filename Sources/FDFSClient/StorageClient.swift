@@ -165,6 +165,12 @@ public struct StorageClient: Sendable {
         _ = try await connection.request(ResyncPeerRequest(peerID: peer))
     }
 
+    /// SCRUB (255, a swift-fdfs extension): starts a scrub pass (`start`; EACCES from outside
+    /// the storage's `admin_hosts`) and returns the scrubber's progress.
+    public func scrub(start: Bool) async throws -> ScrubStatusResponse {
+        try await connection.request(ScrubRequest(start: start))
+    }
+
     /// LIST_FILES (250, a swift-fdfs extension): up to `limit` (1...1000) files of `group` on
     /// this storage whose remote filename starts with `prefix` and sorts after `after`, in
     /// byte order. A C storage does not know the command: it answers EINVAL and closes, which

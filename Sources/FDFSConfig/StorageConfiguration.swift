@@ -144,8 +144,13 @@ public struct StorageConfiguration: ConfigurationFile, Hashable {
     public var compressBinlog = false
     public var compressBinlogTime = TimeOfDay(hour: 1, minute: 30)
     public var checkStorePathMark = true
-    /// `admin_hosts` (ours): who may send the operator commands (RESYNC_PEER). Loopback by default.
+    /// `admin_hosts` (ours): who may send the operator commands (RESYNC_PEER, SCRUB). Loopback by default.
     public var adminHosts: [String] = ConfigReader.defaultAdminHosts
+    /// `scrub_bytes_per_second` (ours): how fast the scrubber reads files; 0: no limit.
+    public var scrubBytesPerSecond: Int64 = 32 * 1024 * 1024
+    /// `scrub_interval` (ours, seconds): a scrub pass this long after the last one ended; 0:
+    /// only when asked (`fdfs scrub`). Default: a week.
+    public var scrubIntervalSeconds = 604_800
     public var accessLog = AccessLogSettings()
     /// The storage's HTTP port (`http.server_port`; 0, the default, turns it off): files,
     /// ranges, tokens and `/healthz` (docs/http.md).
@@ -236,6 +241,8 @@ public struct StorageConfiguration: ConfigurationFile, Hashable {
         compressBinlogTime = try r.time("compress_binlog_time", default: TimeOfDay(hour: 1, minute: 30))
         checkStorePathMark = try r.bool("check_store_path_mark", default: true)
         adminHosts = r.adminHosts()
+        scrubBytesPerSecond = try r.size("scrub_bytes_per_second", default: 32 * 1024 * 1024, in: 0...(1 << 40))
+        scrubIntervalSeconds = try r.int("scrub_interval", default: 604_800, in: 0...Int(Int32.max))
         accessLog = try AccessLogSettings.read(&r)
 
         http = try StorageHTTPSettings.read(&r, configPath: document.path)

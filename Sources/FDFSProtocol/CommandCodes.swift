@@ -49,6 +49,8 @@ public enum StorageCommand: UInt8, Sendable, CaseIterable {
     case httpEndpoint = 251
     /// swift-fdfs extension: push every file to a peer again (docs/protocol.md, "RESYNC_PEER").
     case resyncPeer = 254
+    /// swift-fdfs extension: start a scrub pass, or read its progress (docs/protocol.md, "SCRUB").
+    case scrub = 255
     case activeTest = 111
     case quit = 82
 }

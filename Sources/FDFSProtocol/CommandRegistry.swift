@@ -127,6 +127,7 @@ public enum CommandRegistry {
         .make(ListFilesRequest.self, "LIST_FILES"),
         .make(HTTPEndpointRequest.self, "HTTP_ENDPOINT"),
         .make(ResyncPeerRequest.self, "RESYNC_PEER"),
+        .make(ScrubRequest.self, "SCRUB"),
         .make(ActiveTestRequest.self, "ACTIVE_TEST"),
         .make(QuitRequest.self, "QUIT"),
         .make(ReportServerIDRequest.self, "REPORT_SERVER_ID"),

@@ -228,3 +228,50 @@ public struct ResyncPeerRequest: FDFSRequest {
         Self(peerID: try r.storageIDBody("peer id"))
     }
 }
+
+/// SCRUB (255), a swift-fdfs extension (docs/protocol.md): body 1 byte, 1 to start a pass (only
+/// from the storage's `admin_hosts`, else EACCES), 0 to read the progress.
+public struct ScrubRequest: FDFSRequest {
+    public typealias Response = ScrubStatusResponse
+    public static let command = StorageCommand.scrub.rawValue
+    public var start: Bool
+
+    public init(start: Bool) { self.start = start }
+
+    public func encode(into b: inout ByteBuffer) { b.writeInteger(UInt8(start ? 1 : 0)) }
+
+    public static func decode(from r: inout FieldReader, headerStatus: UInt8) throws(FDFSProtocolError) -> Self {
+        try r.requireLength(r.remaining == 1, "body must be 1 byte, got \(r.remaining)")
+        let v = try r.uint8("action")
+        guard v <= 1 else { throw FDFSProtocolError(.invalidField, command: command, "action must be 0 or 1, got \(v)") }
+        return Self(start: v == 1)
+    }
+}
+
+/// SCRUB's reply: six 8-byte integers: running (0 or 1), passes completed since start, then
+/// files checked, damaged, repaired and left damaged in the current or last pass.
+public struct ScrubStatusResponse: FDFSBody, Hashable {
+    public var running: Bool
+    public var passes, checked, damaged, repaired, unrepaired: Int64
+
+    public init(running: Bool, passes: Int64, checked: Int64, damaged: Int64, repaired: Int64, unrepaired: Int64) {
+        self.running = running
+        self.passes = passes
+        self.checked = checked
+        self.damaged = damaged
+        self.repaired = repaired
+        self.unrepaired = unrepaired
+    }
+
+    public func encode(into b: inout ByteBuffer) {
+        for v in [running ? 1 : 0, passes, checked, damaged, repaired, unrepaired] { b.writeInt64(v) }
+    }
+
+    public static func decode(from r: inout FieldReader, headerStatus: UInt8) throws(FDFSProtocolError) -> Self {
+        try r.requireLength(r.remaining == 48, "body must be 48 bytes, got \(r.remaining)")
+        let running = try r.length("running", in: 0...1)
+        var v: [Int64] = []
+        for what in ["passes", "checked", "damaged", "repaired", "unrepaired"] { v.append(Int64(try r.length(what, in: 0...Int64.max))) }
+        return Self(running: running == 1, passes: v[0], checked: v[1], damaged: v[2], repaired: v[3], unrepaired: v[4])
+    }
+}

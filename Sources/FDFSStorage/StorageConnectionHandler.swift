@@ -39,12 +39,16 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
     let syncBoard: SyncLagBoard?
     /// For events that are not about one connection (a store path taken out of service).
     let logger: Logger
+    /// The scrubber's requests and progress (nil: SCRUB is not served).
+    let scrub: ScrubControl?
 
     public init(store: StorageStore, fileSync: FileSyncPolicy = FileSyncPolicy(), now: @escaping @Sendable () -> Int64, stats: StorageStats = StorageStats(),
                 progress: SyncReceiveProgress = SyncReceiveProgress(), sourceAddresses: [UInt32: String] = [:],
                 httpEndpoint: HTTPEndpointResponse = HTTPEndpointResponse(port: 0), clusterGate: ClusterGate? = nil,
-                adminHosts: AllowedHosts = .loopback, syncBoard: SyncLagBoard? = nil, logger: Logger = Logger(label: "fdfs.storaged")) {
+                adminHosts: AllowedHosts = .loopback, syncBoard: SyncLagBoard? = nil, logger: Logger = Logger(label: "fdfs.storaged"),
+                scrub: ScrubControl? = nil) {
         self.logger = logger
+        self.scrub = scrub
         self.clusterGate = clusterGate
         self.adminHosts = adminHosts
         self.syncBoard = syncBoard
@@ -387,6 +391,18 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 try await connection.reply(try await listFiles(r))
             case is HTTPEndpointRequest:
                 try await connection.reply(httpEndpoint)
+            case let r as ScrubRequest:
+                guard let scrub else { throw StorageError(.EOPNOTSUPP, "this storage has no scrubber") }
+                if r.start {
+                    guard adminHosts.allows(connection.remoteAddress) else {
+                        connection.logger.warning("refused SCRUB from \(connection.remoteAddress.ipAddress ?? "?"): not in admin_hosts (storage.conf)")
+                        throw StorageError(.EACCES, "not in admin_hosts")
+                    }
+                    scrub.request()
+                }
+                let p = scrub.progress
+                try await connection.reply(ScrubStatusResponse(running: p.running || r.start, passes: p.passes, checked: p.checked, damaged: p.damaged,
+                                                               repaired: p.repaired, unrepaired: p.unrepaired))
             case let r as ResyncPeerRequest:
                 guard adminHosts.allows(connection.remoteAddress) else {
                     connection.logger.warning("refused RESYNC_PEER from \(connection.remoteAddress.ipAddress ?? "?"): not in admin_hosts (storage.conf)")

@@ -35,6 +35,8 @@ struct StorageHTTPSource: HTTPFileSource {
     let store: StorageStore
     let catalog: FileCatalog
     let board: SyncLagBoard
+    /// The scrubber's progress, for `/metrics`.
+    var scrub: ScrubControl? = nil
 
     func localPath(for url: HTTPFileURL) -> String? {
         if let g = url.group, g != group { return nil }
@@ -87,7 +89,16 @@ extension StorageHTTPSource {
         let spaces = paths.paths.indices.map { try? paths.space($0) }
         let binlog = binlogBytes()
         let trackers = calls.trackers
+        let scrubbed = scrub?.progress
         return metrics.exposition { f in
+            if let s = scrubbed {
+                f.set("fdfs_scrub_running", help: "1 while a scrub pass runs", Int64(s.running ? 1 : 0))
+                f.set("fdfs_scrub_passes", help: "Scrub passes completed since the storage started", s.passes)
+                for (result, n) in [("checked", s.checked), ("damaged", s.damaged), ("repaired", s.repaired), ("unrepaired", s.unrepaired)] {
+                    f.set("fdfs_scrub_files", help: "Files of the current (or last) scrub pass: checked, found damaged, repaired from a peer, left damaged",
+                          labels: [("result", result)], n)
+                }
+            }
             for (i, space) in spaces.enumerated() {
                 guard let space else { continue }
                 let labels = [("store_path", "M" + (i < 16 ? "0" : "") + String(i, radix: 16, uppercase: true))]

@@ -94,11 +94,12 @@ public struct StorageService: Service {
                                           role: .storage, limits: FDFSLimits(maxBufferedBodyBytes: c.service.buffSizeBytes - FDFSHeader.size))
         let progress = SyncReceiveProgress()
         let board = SyncLagBoard()
+        let scrub = ScrubControl()
         let handler = StorageConnectionHandler(store: store, fileSync: FileSyncPolicy(afterWrittenBytes: c.fsyncAfterWrittenBytes, beforeReply: c.fsyncBeforeReply),
                                                now: now, stats: stats, progress: progress, sourceAddresses: sourceAddresses,
                                                httpEndpoint: HTTPEndpointResponse(port: c.http.port, domainName: c.http.domainName),
                                                clusterGate: clusterSecrets.map { ClusterGate(secrets: $0, role: .storage) },
-                                               adminHosts: try AllowedHosts(c.adminHosts, key: "admin_hosts"), syncBoard: board, logger: logger)
+                                               adminHosts: try AllowedHosts(c.adminHosts, key: "admin_hosts"), syncBoard: board, logger: logger, scrub: scrub)
         // Metrics are kept only when there is an HTTP port to read them from.
         let metrics = c.http.port > 0 ? DaemonMetrics(role: .storage) : nil
         let server = FDFSServer(settings: settings, handler: handler, logger: logger, metrics: metrics?.requests)
@@ -149,7 +150,7 @@ public struct StorageService: Service {
         if let metrics {
             let source = StorageHTTPSource(group: group, storePaths: paths.paths.map(\.path), ownIP: ownIP, ownPort: c.port,
                                            httpPort: c.http.port, calls: calls, node: node, logger: logger, metrics: metrics,
-                                           paths: paths, store: store, catalog: catalog.catalog, board: board)
+                                           paths: paths, store: store, catalog: catalog.catalog, board: board, scrub: scrub)
             var http = try StorageHTTPSource.gatewaySettings(c)
             http.responseMetrics = metrics.http
             gateway = HTTPGateway(settings: http, source: source, logger: logger)
@@ -191,6 +192,10 @@ public struct StorageService: Service {
                     tasks.addTask { await r.run() }
                 }
                 tasks.addTask { await sync.run() }
+                let scrubber = Scrubber(store: store, catalog: catalog.catalog, node: node, control: scrub, bytesPerSecond: c.scrubBytesPerSecond,
+                                        interval: c.scrubIntervalSeconds > 0 ? Int64(c.scrubIntervalSeconds) : nil, basePath: c.basePath,
+                                        bindAddress: bind, logger: logger)
+                tasks.addTask { await scrubber.run() }
             }
         } catch {
             _ = try? await keeper.save()

@@ -66,6 +66,7 @@ extension StorageHTTPTests {
             ("fdfs_binlog_bytes", "gauge", []), ("fdfs_catalog_files", "gauge", []),
             ("fdfs_peer_sync_lag_records", "gauge", ["peer"]), ("fdfs_peer_sync_lag_seconds", "gauge", ["peer"]),
             ("fdfs_http_responses", "counter", ["code"]), ("fdfs_storage_status", "gauge", ["tracker"]),
+            ("fdfs_scrub_running", "gauge", []), ("fdfs_scrub_passes", "gauge", []), ("fdfs_scrub_files", "gauge", ["result"]),
         ])
         #expect(s1.value("fdfs_peer_sync_lag_records", ["peer": cluster.ids[1]]) != nil)
         #expect(s1.value("fdfs_storage_status", ["tracker": "127.0.0.1:\(cluster.trackerPort)"]) == 7)
