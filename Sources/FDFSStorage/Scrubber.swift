@@ -36,18 +36,12 @@ struct ScrubState: Equatable {
     var lastPassEnded: Int64 = 0
 
     static func load(_ path: String) -> ScrubState {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return ScrubState() }
-        var s = ScrubState()
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { continue }
-            switch parts[0] {
-            case "cursor": s.cursor = parts[1].isEmpty ? nil : parts[1]
-            case "last_pass_ended": s.lastPassEnded = Int64(parts[1]) ?? 0
-            default: break
-            }
+        // A file that cannot be read starts a new pass: nothing is lost but time.
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), let file = try? KeyValueFile(parsing: text, path: path) else {
+            return ScrubState()
         }
-        return s
+        let cursor = file["cursor"] ?? ""
+        return ScrubState(cursor: cursor.isEmpty ? nil : cursor, lastPassEnded: (try? file.int64("last_pass_ended")) ?? 0)
     }
 
     func save(_ path: String, directory: String) throws {

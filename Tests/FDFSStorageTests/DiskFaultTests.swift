@@ -18,16 +18,23 @@ struct DiskFaultTests {
         guard p.terminationStatus == 0 else { throw DaemonError("\(arguments.joined(separator: " ")) exited with \(p.terminationStatus)") }
     }
 
-    @Test("a store path that fills up mid-upload answers ENOSPC, keeps no partial file, and the storage goes on taking uploads")
-    func fullStorePath() async throws {
-        let small = try temporaryDirectory() + "/small"
-        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
-        try Self.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", small])
-        defer { try? Self.run(["umount", small]) }
+    /// A storage whose store_path1 is a tmpfs of `size` the test mounts (and unmounts after).
+    static func withSecondPathOnTmpfs(size: String, _ body: (GroupCluster, String) async throws -> Void) async throws {
+        let mounted = try temporaryDirectory() + "/mounted"
+        try FileManager.default.createDirectory(atPath: mounted, withIntermediateDirectories: true)
+        try Self.run(["mount", "-t", "tmpfs", "-o", "size=\(size)", "tmpfs", mounted])
+        defer { try? Self.run(["umount", mounted]) }
         try await ReplicationTests.withCluster(1, storageSettings: { _ in ["store_path_count": "2"] },
-                                               storageLines: { _ in "store_path1 = \(small)\n" }) { cluster in
+                                               storageLines: { _ in "store_path1 = \(mounted)\n" }) { cluster in
             try cluster.start(0)
             try await cluster.waitUntilActive([0])
+            try await body(cluster, mounted)
+        }
+    }
+
+    @Test("a store path that fills up mid-upload answers ENOSPC, keeps no partial file, and the storage goes on taking uploads")
+    func fullStorePath() async throws {
+        try await Self.withSecondPathOnTmpfs(size: "4m") { cluster, small in
             let client = try await cluster.client(0)
             // 6 MiB into the 4 MiB path: refused when the disk is full, after the whole body.
             let big = [UInt8](repeating: 0x42, count: 6 << 20)
@@ -55,14 +62,7 @@ struct DiskFaultTests {
 
     @Test("a store path that turns read-only is taken out of service: uploads go to the other path, its files are still served")
     func readOnlyStorePath() async throws {
-        let flaky = try temporaryDirectory() + "/flaky"
-        try FileManager.default.createDirectory(atPath: flaky, withIntermediateDirectories: true)
-        try Self.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", flaky])
-        defer { try? Self.run(["umount", flaky]) }
-        try await ReplicationTests.withCluster(1, storageSettings: { _ in ["store_path_count": "2"] },
-                                               storageLines: { _ in "store_path1 = \(flaky)\n" }) { cluster in
-            try cluster.start(0)
-            try await cluster.waitUntilActive([0])
+        try await Self.withSecondPathOnTmpfs(size: "16m") { cluster, flaky in
             let client = try await cluster.client(0)
             let before = [UInt8](repeating: 1, count: 50_000)
             let kept = try await client.uploadFile(.bytes(before), fileExtension: "bin", storePathIndex: 1).fileID()
