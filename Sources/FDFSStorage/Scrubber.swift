@@ -1,7 +1,7 @@
-public import FDFSModel
-public import FDFSClient
+import FDFSModel
+import FDFSClient
 import FDFSFileSystem
-public import FDFSProtocol
+import FDFSProtocol
 public import FDFSStorageEngine
 import Foundation
 public import Logging

@@ -83,6 +83,14 @@ struct MonitorSnapshot: Codable, Sendable {
         /// `http://host:port` of its HTTP port (asked of the storage itself: FastDFS 6.x lists
         /// carry no HTTP port); nil when it has none, is not ONLINE/ACTIVE, or is a C storage.
         var httpURL: String? = nil
+        /// The scrubber's progress (SCRUB, asked of the storage); nil when it is not
+        /// ONLINE/ACTIVE or is a C storage.
+        var scrub: Scrub? = nil
+
+        struct Scrub: Codable, Sendable {
+            var running: Bool
+            var passes, checked, damaged, repaired, unrepaired: Int64
+        }
         enum CodingKeys: String, CodingKey {
             case id, ipAddress = "ip_address", status, rwMode = "rw_mode", version, sourceID = "source_id", port
             case joinTime = "join_time", upTime = "up_time", lastHeartBeatTime = "last_heart_beat_time"
@@ -93,7 +101,7 @@ struct MonitorSnapshot: Codable, Sendable {
             case subdirCountPerPath = "subdir_count_per_path", currentWritePath = "current_write_path"
             case isTrunkServer = "is_trunk_server", connectionAllocCount = "connection_alloc_count"
             case connectionCurrentCount = "connection_current_count", connectionMaxCount = "connection_max_count", counters
-            case httpURL = "http_url"
+            case httpURL = "http_url", scrub
         }
     }
 
@@ -138,7 +146,12 @@ struct MonitorSnapshot: Codable, Sendable {
         for g in groups.indices {
             for i in groups[g].storages.indices where ["ACTIVE", "ONLINE"].contains(groups[g].storages[i].status) {
                 let s = groups[g].storages[i]
-                groups[g].storages[i].httpURL = await client.httpBaseURL(of: StorageEndpoint(ipAddress: s.ipAddress, port: s.port))
+                let endpoint = StorageEndpoint(ipAddress: s.ipAddress, port: s.port)
+                groups[g].storages[i].httpURL = await client.httpBaseURL(of: endpoint)
+                if let p = try? await client.withStorage(endpoint, { try await $0.scrub(start: false) }) {
+                    groups[g].storages[i].scrub = Storage.Scrub(running: p.running, passes: p.passes, checked: p.checked, damaged: p.damaged,
+                                                                repaired: p.repaired, unrepaired: p.unrepaired)
+                }
             }
         }
         return MonitorSnapshot(trackers: trackers, groups: groups)
@@ -206,6 +219,10 @@ struct MonitorSnapshot: Codable, Sendable {
         let lag = s.syncLagSeconds.map { "\($0) s behind" } ?? "never synced"
         out += "    sync          last source update \(formatTime(s.lastSourceUpdate))   last sync update \(formatTime(s.lastSyncUpdate))\n"
         out += "                  synced up to \(formatTime(s.lastSyncedTimestamp)) (\(lag))\n"
+        if let p = s.scrub {
+            out += "    scrub         passes \(p.passes)   \(p.running ? "this pass" : "last pass"): checked \(p.checked), damaged \(p.damaged), "
+                + "repaired \(p.repaired), unrepaired \(p.unrepaired)\n"
+        }
         out += "    counters      \("total".leftPadding(12)) \("success".leftPadding(12))\n"
         for name in StorageStatistics.int64FieldNames where name.hasPrefix("total_") {
             let rest = String(name.dropFirst("total_".count))
