@@ -151,6 +151,9 @@ public struct StorageConfiguration: ConfigurationFile, Hashable {
     /// `scrub_interval` (ours, seconds): a scrub pass this long after the last one ended; 0:
     /// only when asked (`fdfs scrub`). Default: a week.
     public var scrubIntervalSeconds = 604_800
+    /// `scrub_unknown_file_age` (ours, seconds): files on disk the catalog does not know are
+    /// adopted or quarantined only once their inode is this old. Default: 600.
+    public var scrubUnknownFileAgeSeconds = 600
     public var accessLog = AccessLogSettings()
     /// The storage's HTTP port (`http.server_port`; 0, the default, turns it off): files,
     /// ranges, tokens and `/healthz` (docs/http.md).
@@ -243,6 +246,7 @@ public struct StorageConfiguration: ConfigurationFile, Hashable {
         adminHosts = r.adminHosts()
         scrubBytesPerSecond = try r.size("scrub_bytes_per_second", default: 32 * 1024 * 1024, in: 0...(1 << 40))
         scrubIntervalSeconds = try r.int("scrub_interval", default: 604_800, in: 0...Int(Int32.max))
+        scrubUnknownFileAgeSeconds = try r.int("scrub_unknown_file_age", default: 600, in: 0...Int(Int32.max))
         accessLog = try AccessLogSettings.read(&r)
 
         http = try StorageHTTPSettings.read(&r, configPath: document.path)

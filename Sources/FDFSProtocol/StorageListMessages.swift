@@ -248,30 +248,37 @@ public struct ScrubRequest: FDFSRequest {
     }
 }
 
-/// SCRUB's reply: six 8-byte integers: running (0 or 1), passes completed since start, then
-/// files checked, damaged, repaired and left damaged in the current or last pass.
+/// SCRUB's reply: eight 8-byte integers: running (0 or 1), passes completed since start, then
+/// files checked, damaged, repaired, left damaged, and unknown files adopted and quarantined
+/// in the current or last pass.
 public struct ScrubStatusResponse: FDFSBody, Hashable {
     public var running: Bool
-    public var passes, checked, damaged, repaired, unrepaired: Int64
+    public var passes, checked, damaged, repaired, unrepaired, adopted, quarantined: Int64
 
-    public init(running: Bool, passes: Int64, checked: Int64, damaged: Int64, repaired: Int64, unrepaired: Int64) {
+    public init(running: Bool, passes: Int64, checked: Int64, damaged: Int64, repaired: Int64, unrepaired: Int64,
+                adopted: Int64 = 0, quarantined: Int64 = 0) {
         self.running = running
         self.passes = passes
         self.checked = checked
         self.damaged = damaged
         self.repaired = repaired
         self.unrepaired = unrepaired
+        self.adopted = adopted
+        self.quarantined = quarantined
     }
 
     public func encode(into b: inout ByteBuffer) {
-        for v in [running ? 1 : 0, passes, checked, damaged, repaired, unrepaired] { b.writeInt64(v) }
+        for v in [running ? 1 : 0, passes, checked, damaged, repaired, unrepaired, adopted, quarantined] { b.writeInt64(v) }
     }
 
     public static func decode(from r: inout FieldReader, headerStatus: UInt8) throws(FDFSProtocolError) -> Self {
-        try r.requireLength(r.remaining == 48, "body must be 48 bytes, got \(r.remaining)")
+        try r.requireLength(r.remaining == 64, "body must be 64 bytes, got \(r.remaining)")
         let running = try r.length("running", in: 0...1)
         var v: [Int64] = []
-        for what in ["passes", "checked", "damaged", "repaired", "unrepaired"] { v.append(Int64(try r.length(what, in: 0...Int64.max))) }
-        return Self(running: running == 1, passes: v[0], checked: v[1], damaged: v[2], repaired: v[3], unrepaired: v[4])
+        for what in ["passes", "checked", "damaged", "repaired", "unrepaired", "adopted", "quarantined"] {
+            v.append(Int64(try r.length(what, in: 0...Int64.max)))
+        }
+        return Self(running: running == 1, passes: v[0], checked: v[1], damaged: v[2], repaired: v[3], unrepaired: v[4],
+                    adopted: v[5], quarantined: v[6])
     }
 }

@@ -17,6 +17,10 @@ public struct ScrubProgress: Sendable, Hashable {
     public var damaged: Int64 = 0
     public var repaired: Int64 = 0
     public var unrepaired: Int64 = 0
+    /// Files on disk the catalog did not know: recorded (their name checks out) or moved
+    /// to `data/.quarantine`.
+    public var adopted: Int64 = 0
+    public var quarantined: Int64 = 0
 }
 
 /// Shared by the connection handler (SCRUB requests, progress) and the scrubber.
@@ -61,12 +65,18 @@ public struct Scrubber: Service {
     let control: ScrubControl
     let bytesPerSecond: Int64
     let interval: Int64?
+    let paths: StorePaths
+    /// Unknown files younger than this (inode change time) are left alone: a file just
+    /// renamed into place may wait a moment for its catalog row.
+    let unknownFileMinimumAge: Int64
     let basePath: String
     let bindAddress: String?
     let logger: Logger
 
     public init(store: StorageStore, catalog: FileCatalog, node: StorageNode, control: ScrubControl, bytesPerSecond: Int64, interval: Int64?,
-                basePath: String, bindAddress: String?, logger: Logger) {
+                paths: StorePaths, unknownFileMinimumAge: Int64, basePath: String, bindAddress: String?, logger: Logger) {
+        self.paths = paths
+        self.unknownFileMinimumAge = unknownFileMinimumAge
         self.store = store
         self.catalog = catalog
         self.node = node
@@ -104,7 +114,7 @@ public struct Scrubber: Service {
 
     func pass(from saved: ScrubState) async throws {
         var state = saved
-        control.update { $0.running = true; $0.checked = 0; $0.damaged = 0; $0.repaired = 0; $0.unrepaired = 0 }
+        control.update { $0 = ScrubProgress(running: true, passes: $0.passes) }
         defer { control.update { $0.running = false } }
         logger.info("scrub pass started", metadata: ["fdfs.resume_after": "\(state.cursor ?? "(start)")"])
         let group = store.group
@@ -140,13 +150,15 @@ public struct Scrubber: Service {
                 }
             }
         }
+        try await sweepUnknownFiles()
         state.cursor = nil
         state.lastPassEnded = Int64(Date().timeIntervalSince1970)
         try state.save(statePath, directory: basePath + "/data")
         control.update { $0.passes += 1 }
         let p = control.progress
         logger.info("scrub pass done", metadata: ["fdfs.checked": "\(p.checked)", "fdfs.damaged": "\(p.damaged)",
-                                                  "fdfs.repaired": "\(p.repaired)", "fdfs.unrepaired": "\(p.unrepaired)"])
+                                                  "fdfs.repaired": "\(p.repaired)", "fdfs.unrepaired": "\(p.unrepaired)",
+                                                  "fdfs.adopted": "\(p.adopted)", "fdfs.quarantined": "\(p.quarantined)"])
     }
 
     /// What is wrong with the file of `entry` (nil: nothing), and the bytes read to tell.
@@ -193,5 +205,68 @@ public struct Scrubber: Service {
             }
         }
         return false
+    }
+
+    /// Files in the data subdirectories that the catalog does not know, at least
+    /// `unknownFileMinimumAge` old: a normal name whose size and CRC32 check out is adopted
+    /// (recorded in the catalog), anything else moved to `<store path>/data/.quarantine`.
+    /// Temporary files (`.*`), FastDFS metadata files (`*-m`) and non-regular files are left.
+    func sweepUnknownFiles() async throws {
+        let catalog = self.catalog, paths = self.paths, minimumAge = unknownFileMinimumAge, group = store.group, own = store.source
+        // A read error counts as known: nothing is moved on a doubt.
+        let known: @Sendable (String) -> Bool = { fileID in
+            do { return try catalog.file(fileID) != nil } catch { return true }
+        }
+        for (index, path) in paths.paths.enumerated() {
+            for high in 0..<paths.subdirCount {
+                try Task.checkCancellation()
+                let now = Int64(Date().timeIntervalSince1970)
+                let unknown: [(fileID: String, path: String)] = try await NIOThreadPool.singleton.runIfActive {
+                    var found: [(String, String)] = []
+                    for low in 0..<paths.subdirCount {
+                        let sub = String(format: "%02X/%02X", high, low)
+                        let directory = path.dataPath + "/" + sub
+                        for name in FileSystemCalls.entries(of: directory) where !name.hasPrefix(".") && !name.hasSuffix("-m") {
+                            let fileID = String(format: "M%02X/", index) + sub + "/" + name
+                            if known(fileID) { continue }
+                            var st = stat()
+                            guard lstat(directory + "/" + name, &st) == 0, st.st_mode & S_IFMT == S_IFREG,
+                                  now - Int64(st.st_ctim.tv_sec) >= minimumAge else { continue }
+                            found.append((fileID, directory + "/" + name))
+                        }
+                    }
+                    return found
+                }
+                for file in unknown {
+                    let entry: CatalogEntry? = try await NIOThreadPool.singleton.runIfActive {
+                        guard let name = try? RemoteFilename(parsing: file.fileID), name.kind == .normal else { return nil }
+                        var st = stat()
+                        guard stat(file.path, &st) == 0, Int64(st.st_size) == name.block.sizeField.size,
+                              (try? CRC32.checksum(ofFileAt: file.path)) == name.block.crc32 else { return nil }
+                        return CatalogEntry(fileID: file.fileID, group: group.rawValue, size: Int64(st.st_size), crc32: name.block.crc32,
+                                            created: Int64(st.st_mtim.tv_sec), isSource: name.block.source == own, kind: .normal)
+                    }
+                    if let entry {
+                        // Checked again at the last moment: a row may have arrived meanwhile.
+                        if known(file.fileID) { continue }
+                        try await catalog.apply([.upsert(entry)])
+                        control.update { $0.adopted += 1 }
+                        logger.notice("scrub: adopted a file the catalog did not know (its name checks out)", metadata: ["fdfs.file": "\(file.fileID)"])
+                    } else {
+                        if known(file.fileID) { continue }
+                        let quarantine = path.dataPath + "/.quarantine"
+                        _ = mkdir(quarantine, 0o755)
+                        let target = quarantine + "/" + file.fileID.replacingOccurrences(of: "/", with: "_")
+                        guard rename(file.path, target) == 0 else {
+                            logger.error("scrub: cannot move an unknown file to quarantine", metadata: ["fdfs.file": "\(file.path)", "fdfs.errno": "\(errno)"])
+                            continue
+                        }
+                        control.update { $0.quarantined += 1 }
+                        logger.warning("scrub: moved a file the catalog does not know, and whose name does not check out, to quarantine",
+                                       metadata: ["fdfs.file": "\(file.fileID)", "fdfs.to": "\(target)"])
+                    }
+                }
+            }
+        }
     }
 }

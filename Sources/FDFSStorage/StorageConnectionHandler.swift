@@ -402,7 +402,8 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
                 }
                 let p = scrub.progress
                 try await connection.reply(ScrubStatusResponse(running: p.running || r.start, passes: p.passes, checked: p.checked, damaged: p.damaged,
-                                                               repaired: p.repaired, unrepaired: p.unrepaired))
+                                                               repaired: p.repaired, unrepaired: p.unrepaired, adopted: p.adopted,
+                                                               quarantined: p.quarantined))
             case let r as ResyncPeerRequest:
                 guard adminHosts.allows(connection.remoteAddress) else {
                     connection.logger.warning("refused RESYNC_PEER from \(connection.remoteAddress.ipAddress ?? "?"): not in admin_hosts (storage.conf)")

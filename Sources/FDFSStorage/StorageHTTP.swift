@@ -94,8 +94,9 @@ extension StorageHTTPSource {
             if let s = scrubbed {
                 f.set("fdfs_scrub_running", help: "1 while a scrub pass runs", Int64(s.running ? 1 : 0))
                 f.set("fdfs_scrub_passes", help: "Scrub passes completed since the storage started", s.passes)
-                for (result, n) in [("checked", s.checked), ("damaged", s.damaged), ("repaired", s.repaired), ("unrepaired", s.unrepaired)] {
-                    f.set("fdfs_scrub_files", help: "Files of the current (or last) scrub pass: checked, found damaged, repaired from a peer, left damaged",
+                for (result, n) in [("checked", s.checked), ("damaged", s.damaged), ("repaired", s.repaired), ("unrepaired", s.unrepaired),
+                                    ("adopted", s.adopted), ("quarantined", s.quarantined)] {
+                    f.set("fdfs_scrub_files", help: "Files of the current (or last) scrub pass: checked, found damaged, repaired from a peer, left damaged, unknown ones adopted or quarantined",
                           labels: [("result", result)], n)
                 }
             }

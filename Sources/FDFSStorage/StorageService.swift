@@ -193,7 +193,8 @@ public struct StorageService: Service {
                 }
                 tasks.addTask { await sync.run() }
                 let scrubber = Scrubber(store: store, catalog: catalog.catalog, node: node, control: scrub, bytesPerSecond: c.scrubBytesPerSecond,
-                                        interval: c.scrubIntervalSeconds > 0 ? Int64(c.scrubIntervalSeconds) : nil, basePath: c.basePath,
+                                        interval: c.scrubIntervalSeconds > 0 ? Int64(c.scrubIntervalSeconds) : nil, paths: paths,
+                                        unknownFileMinimumAge: Int64(c.scrubUnknownFileAgeSeconds), basePath: c.basePath,
                                         bindAddress: bind, logger: logger)
                 tasks.addTask { await scrubber.run() }
             }

@@ -23,7 +23,7 @@ import FDFSModel
          ClusterChallengeResponse(serverNonce: Array(32..<64), serverProofs: [Array(64..<96), Array(96..<128)])),
         (ClusterProofRequest(proof: Array(repeating: 0xA5, count: 32)), EmptyBody()),
         (ResyncPeerRequest(peerID: id), EmptyBody()),
-        (ScrubRequest(start: true), ScrubStatusResponse(running: true, passes: 2, checked: 1000, damaged: 3, repaired: 2, unrepaired: 1)),
+        (ScrubRequest(start: true), ScrubStatusResponse(running: true, passes: 2, checked: 1000, damaged: 3, repaired: 2, unrepaired: 1, adopted: 4, quarantined: 5)),
         (SyncDestQueryRequest(), OptionalSyncInfo(SyncInfo(sourceID: id, untilTimestamp: 1_795_260_000))),
         (SyncDestQueryRequest(), OptionalSyncInfo(nil)),
         (ReportIPChangedRequest(group: g, oldIP: "10.0.0.1", newIP: "10.0.0.2"), EmptyBody()),

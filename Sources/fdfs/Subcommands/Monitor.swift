@@ -89,7 +89,7 @@ struct MonitorSnapshot: Codable, Sendable {
 
         struct Scrub: Codable, Sendable {
             var running: Bool
-            var passes, checked, damaged, repaired, unrepaired: Int64
+            var passes, checked, damaged, repaired, unrepaired, adopted, quarantined: Int64
         }
         enum CodingKeys: String, CodingKey {
             case id, ipAddress = "ip_address", status, rwMode = "rw_mode", version, sourceID = "source_id", port
@@ -150,7 +150,8 @@ struct MonitorSnapshot: Codable, Sendable {
                 groups[g].storages[i].httpURL = await client.httpBaseURL(of: endpoint)
                 if let p = try? await client.withStorage(endpoint, { try await $0.scrub(start: false) }) {
                     groups[g].storages[i].scrub = Storage.Scrub(running: p.running, passes: p.passes, checked: p.checked, damaged: p.damaged,
-                                                                repaired: p.repaired, unrepaired: p.unrepaired)
+                                                                repaired: p.repaired, unrepaired: p.unrepaired, adopted: p.adopted,
+                                                                quarantined: p.quarantined)
                 }
             }
         }
@@ -221,7 +222,7 @@ struct MonitorSnapshot: Codable, Sendable {
         out += "                  synced up to \(formatTime(s.lastSyncedTimestamp)) (\(lag))\n"
         if let p = s.scrub {
             out += "    scrub         passes \(p.passes)   \(p.running ? "this pass" : "last pass"): checked \(p.checked), damaged \(p.damaged), "
-                + "repaired \(p.repaired), unrepaired \(p.unrepaired)\n"
+                + "repaired \(p.repaired), unrepaired \(p.unrepaired), adopted \(p.adopted), quarantined \(p.quarantined)\n"
         }
         out += "    counters      \("total".leftPadding(12)) \("success".leftPadding(12))\n"
         for name in StorageStatistics.int64FieldNames where name.hasPrefix("total_") {

@@ -45,7 +45,8 @@ struct Scrub: AsyncParsableCommand {
                         }
                     }
                     print("\(m.id)  \(progress.running ? "running" : "idle")  passes \(progress.passes)  checked \(progress.checked)  "
-                          + "damaged \(progress.damaged)  repaired \(progress.repaired)  unrepaired \(progress.unrepaired)")
+                          + "damaged \(progress.damaged)  repaired \(progress.repaired)  unrepaired \(progress.unrepaired)  "
+                          + "adopted \(progress.adopted)  quarantined \(progress.quarantined)")
                 } catch FDFSClientError.status(.EACCES) {
                     let failure = CLIFailure(.server, "\(m.id) refused: this host is not in its admin_hosts (storage.conf), run the command on \(m.ipAddress)")
                     printError(failure.message)
