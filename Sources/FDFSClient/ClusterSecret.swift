@@ -115,9 +115,18 @@ public final class ClusterGate: Sendable {
         self.guarded = ClusterAuthCommand.guardedCommands(for: role)
     }
 
+    /// True when `command` needs a connection that proved the secret.
+    public func guards(_ command: UInt8) -> Bool { guarded.contains(command) }
+
     /// True when `command` may be served on a connection in `state`.
     public func admits(_ command: UInt8, _ state: ClusterAuthState) -> Bool {
         !guarded.contains(command) || state.isProven
+    }
+
+    /// The log line for a refusal of `peer`, or nil while its last one is less than a minute old.
+    public func refusalLogLine(of peer: String, _ why: String, now: ContinuousClock.Instant = .now) -> String? {
+        guard shouldLogRefusal(of: peer, now: now) else { return nil }
+        return "refused \(peer): \(why); is cluster_secret the same on it? (further refusals of this address are not logged for 60 s)"
     }
 
     /// CLUSTER_CHALLENGE: a fresh nonce, remembered for the proof, and this server's proofs.

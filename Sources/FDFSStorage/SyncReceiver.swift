@@ -374,14 +374,14 @@ extension StorageConnectionHandler {
     /// False for a cluster command on a connection that has not proven the secret: `handle`
     /// then refuses it (EACCES) and closes the connection.
     func admitsImmediately(_ header: FDFSHeader, _ context: ImmediateRequestContext) -> Bool {
-        guard let gate = clusterGate else { return true }
-        return gate.admits(header.command, context.local.object { SyncConnectionState() }.cluster)
+        // The connection's state is looked up only for the commands the gate guards (not for
+        // the downloads and uploads that come this way).
+        guard let gate = clusterGate, gate.guards(header.command) else { return true }
+        return context.local.object { SyncConnectionState() }.cluster.isProven
     }
 
     /// Logs a refusal of the cluster gate, at most once a minute per address.
     func refuse(_ connection: FDFSConnection, _ why: String) {
-        let peer = connection.remoteAddress.ipAddress ?? "?"
-        guard let gate = clusterGate, gate.shouldLogRefusal(of: peer) else { return }
-        connection.logger.warning("refused \(peer): \(why); is cluster_secret the same on it? (further refusals of this address are not logged for 60 s)")
+        if let line = clusterGate?.refusalLogLine(of: connection.remoteAddress.ipAddress ?? "?", why) { connection.logger.warning("\(line)") }
     }
 }

@@ -45,8 +45,7 @@ public struct TrackerConnectionHandler: FDFSConnectionHandler {
 
     /// Logs a refusal of the cluster gate, at most once a minute per address.
     func refuse(_ connection: FDFSConnection, _ session: TrackerSession, _ why: String) {
-        guard let gate = core.clusterGate, gate.shouldLogRefusal(of: session.peerIP) else { return }
-        connection.logger.warning("refused \(session.peerIP): \(why); is cluster_secret the same on it? (further refusals of this address are not logged for 60 s)")
+        if let line = core.clusterGate?.refusalLogLine(of: session.peerIP, why) { connection.logger.warning("\(line)") }
     }
 
     func serve(_ connection: FDFSConnection, _ session: inout TrackerSession) async throws {

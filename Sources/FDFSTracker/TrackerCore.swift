@@ -96,9 +96,8 @@ public actor TrackerCore {
             if let refusal = await bootstrapFromPeers(join, session: session) { return .error(refusal) }
         }
         let reply: TrackerReply
-        // Storage commands may move statuses: each change is logged.
+        // Storage commands may move statuses: each change is logged and saved.
         let before = StorageToTrackerCommand(rawValue: type(of: request).command) != nil ? statuses() : nil
-        defer { if let before { logStatusChanges(from: before) } }
         if let r = request as? ChangelogRequest {
             reply = changelogPiece(r, session: session)
         } else if request is GetSysFilesStartRequest || request is GetSysFilesEndRequest || request is GetOneSysFileRequest {
@@ -110,7 +109,13 @@ public actor TrackerCore {
         // Every status change reaches the storages file before the reply: a tracker killed
         // later must not bring back a status the cluster has left (a member ACTIVE for long
         // coming back as WAIT_SYNC kept it there).
-        if let before, !actions.contains(.saveStorages), statuses() != before { actions.append(.saveStorages) }
+        if let before {
+            let after = statuses()
+            if after != before {
+                logStatusChanges(from: before, to: after)
+                if !actions.contains(.saveStorages) { actions.append(.saveStorages) }
+            }
+        }
         perform(actions)
         if case .error(let e) = reply {
             logger.info("request refused", metadata: ["fdfs.command": "\(type(of: request).command)", "fdfs.peer": "\(session.peerIP)", "fdfs.error": "\(e)"])
@@ -162,8 +167,8 @@ public actor TrackerCore {
     }
 
     /// One info line per storage whose status differs from `before`.
-    func logStatusChanges(from before: [String: StorageStatus]) {
-        for (key, status) in statuses().sorted(by: { $0.key < $1.key }) where before[key] != status {
+    func logStatusChanges(from before: [String: StorageStatus], to after: [String: StorageStatus]? = nil) {
+        for (key, status) in (after ?? statuses()).sorted(by: { $0.key < $1.key }) where before[key] != status {
             logger.info("storage status changed", metadata: [
                 "fdfs.storage": "\(key)", "fdfs.from": "\(before[key].map { $0.name } ?? "(new)")", "fdfs.to": "\(status.name)",
             ])
