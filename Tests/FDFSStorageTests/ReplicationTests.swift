@@ -4,6 +4,7 @@ import FDFSProtocol
 import FDFSStorageEngine
 import FDFSTesting
 import Foundation
+import Synchronization
 import Testing
 
 /// Group replication between real `fdfs-storaged` processes (cluster spec §2.4, §5, §6): a
@@ -14,11 +15,15 @@ import Testing
 
     /// Ports for one test: random within a range no sample or other test uses, below the
     /// kernel's ephemeral range (32768...) so that no client socket holds them.
-    /// 26000-26999 is left to the CLI tests' sandboxes.
+    /// 26000-26999 is left to the CLI tests' sandboxes. Slots are handed out in turn (from a
+    /// random start), not drawn at random: suites run their clusters side by side, and two
+    /// clusters on the same ports talk to each other's daemons (a test once uploaded to
+    /// another cluster's one-path storage and got EINVAL).
     static func basePort() -> Int {
-        let slot = Int.random(in: 0..<400)
+        let slot = (nextSlot.add(1, ordering: .relaxed).oldValue) % 400
         return slot < 200 ? 25000 + slot * 5 : 27000 + (slot - 200) * 5
     }
+    static let nextSlot = Atomic<Int>(Int.random(in: 0..<400))
 
     /// Runs `body` with a new cluster of `count` storages (not started) and stops every
     /// process afterwards, also when `body` fails.
