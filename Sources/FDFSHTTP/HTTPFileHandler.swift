@@ -20,6 +20,8 @@ final class HTTPFileHandler: ChannelInboundHandler, RemovableChannelHandler {
     let files: (any HTTPFileSource)?
     let logger: Logger
     var head: HTTPRequestHead?
+    /// Made on the first `later` of this connection and kept for the next ones.
+    private var executor: EventLoopTaskExecutor?
 
     init(settings: HTTPGatewaySettings, health: any HTTPHealthSource, files: (any HTTPFileSource)?, logger: Logger) {
         self.settings = settings
@@ -142,7 +144,9 @@ final class HTTPFileHandler: ChannelInboundHandler, RemovableChannelHandler {
     func later<T: Sendable>(_ head: HTTPRequestHead, context: ChannelHandlerContext, _ work: @escaping @Sendable () async -> T,
                             then: @escaping (HTTPFileHandler, T, ChannelHandlerContext) -> Void) {
         let promise = context.eventLoop.makePromise(of: T.self)
-        Task(executorPreference: EventLoopTaskExecutor(context.eventLoop)) { promise.succeed(await work()) }
+        let executor = self.executor ?? EventLoopTaskExecutor(context.eventLoop)
+        self.executor = executor
+        Task(executorPreference: executor) { promise.succeed(await work()) }
         promise.futureResult.assumeIsolated().whenSuccess { value in then(self, value, context) }
     }
 

@@ -123,14 +123,7 @@ public actor HTTPGateway: Service {
         let channel: any Channel
         do {
             channel = try await ServerBootstrap(group: eventLoopGroup)
-                .serverChannelOption(.backlog, value: 1024)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .serverChannelInitializer { listener in
-                    listener.eventLoop.makeCompletedFuture {
-                        try listener.pipeline.syncOperations.addHandler(
-                            AcceptGateHandler(maxConnections: settings.maxConnections, allowedHosts: settings.allowedHosts, logger: logger))
-                    }
-                }
+                .fdfsListener(maxConnections: settings.maxConnections, allowedHosts: settings.allowedHosts, logger: logger)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { child in
                     child.eventLoop.makeCompletedFuture {

@@ -1,5 +1,6 @@
 public import Logging
 public import NIOCore
+public import NIOPosix
 
 /// The first handler of the listening channel: it sees every accepted connection before its
 /// pipeline is set up, and closes those from hosts not in `allow_hosts` and those beyond
@@ -77,5 +78,21 @@ public final class AcceptGateHandler: ChannelInboundHandler {
                         metadata: ["fdfs.connections": "\(open.count)"])
         }
         context.fireUserInboundEventTriggered(event)
+    }
+}
+
+extension ServerBootstrap {
+    /// A listener as every port of ours opens it (the FastDFS port and the HTTP port): a backlog
+    /// of 1024, `SO_REUSEADDR`, and an `AcceptGateHandler` enforcing `max_connections` and
+    /// `allow_hosts` before a connection's pipeline is set up.
+    public func fdfsListener(maxConnections: Int, allowedHosts: AllowedHosts, logger: Logger) -> ServerBootstrap {
+        self.serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { listener in
+                listener.eventLoop.makeCompletedFuture {
+                    try listener.pipeline.syncOperations.addHandler(
+                        AcceptGateHandler(maxConnections: maxConnections, allowedHosts: allowedHosts, logger: logger))
+                }
+            }
     }
 }

@@ -113,14 +113,7 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
         let metrics = self.metrics
         let networkTimeout = TimeAmount(settings.networkTimeout)
         return try await ServerBootstrap(group: eventLoopGroup)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { listener in
-                listener.eventLoop.makeCompletedFuture {
-                    try listener.pipeline.syncOperations.addHandler(
-                        AcceptGateHandler(maxConnections: settings.maxConnections, allowedHosts: settings.allowedHosts, logger: logger))
-                }
-            }
+            .fdfsListener(maxConnections: settings.maxConnections, allowedHosts: settings.allowedHosts, logger: logger)
             .bind(host: settings.host, port: settings.port) { channel in
                 channel.eventLoop.makeCompletedFuture { () -> any Channel in
                     var connectionLogger = logger

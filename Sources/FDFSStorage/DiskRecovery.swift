@@ -401,7 +401,7 @@ public struct DiskRecovery: Sendable {
                         guard let source = try await chooseSource(index) else { throw DiskRecoveryError("no peer left to recover store_path\(index) from; start again to resume") }
                         session = SourceSession(source: source, bindAddress: bindAddress)
                     }
-                    pendingChanges += try await replay(record, index, session!, &counts)
+                    pendingChanges += try await replay(record, index, session!, &counts, catalog: catalog)
                     break
                 } catch let error as DiskRecoveryError {
                     throw error
@@ -459,7 +459,8 @@ public struct DiskRecovery: Sendable {
     }
 
     /// Applies one record; returns its catalog changes.
-    func replay(_ record: BinlogRecord, _ index: Int, _ session: SourceSession, _ counts: inout RestoreCounts) async throws -> [CatalogChange] {
+    func replay(_ record: BinlogRecord, _ index: Int, _ session: SourceSession, _ counts: inout RestoreCounts,
+                catalog: FileCatalog) async throws -> [CatalogChange] {
         let storePath = paths.paths[index]
         let name: RemoteFilename
         do { name = try RemoteFilename(parsing: record.filename, storePathCount: paths.paths.count, subdirCount: paths.subdirCount) } catch {
@@ -469,6 +470,11 @@ public struct DiskRecovery: Sendable {
         let path = storePath.absolutePath(name)
         switch record.operation.kind {
         case .create:
+            // Deleted here after this create (the peer had not seen the delete yet): not restored.
+            if let deleted = try catalog.tombstone(name.text), deleted >= record.timestampSeconds {
+                counts.skippedMissing += 1
+                return []
+            }
             let id = FileID(group: group, remoteFilename: name)
             let size: Int64
             do {

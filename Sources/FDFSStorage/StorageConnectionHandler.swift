@@ -294,7 +294,7 @@ public struct StorageConnectionHandler: FDFSConnectionHandler {
         var placement = try store.place(requestedStorePath: upload.storePathIndex)
         do {
             return (try opening { () throws(FileSystemError) in try UploadFile(directory: placement.directory, tag: placement.tag, policy: fileSync) }, placement, upload)
-        } catch let error as FileSystemError where Self.pathFailed(error) {
+        } catch where Self.pathFailed(error) {
             // The store path turned read-only, failed or vanished: out of service, and the
             // file goes to another path.
             takeOutOfService(placement.storePathIndex, error)

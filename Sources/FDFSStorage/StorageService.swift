@@ -83,7 +83,21 @@ public struct StorageService: Service {
 
         // Catalog, binlog, the file server.
         let catalogPath = StorageStore.catalogPath(basePath: c.basePath)
-        let catalog = CatalogWriter(catalog: try FileCatalog(path: catalogPath)) { [logger] error in
+        let fileCatalog = try FileCatalog(path: catalogPath)
+        // Changes of a killed storage's last batches were in its binlog, not yet in the catalog.
+        let caughtUp = try CatalogCatchUp.run(catalog: fileCatalog, paths: paths, source: fileNameSource, group: group, basePath: c.basePath)
+        if caughtUp.refreshed + caughtUp.removed > 0 {
+            logger.notice("catalog caught up with the binlog (the last run stopped before committing its last changes)",
+                          metadata: ["fdfs.catch_up": "\(caughtUp)"])
+        } else if caughtUp.records > 0 {
+            logger.debug("catalog checked against the binlog's tail", metadata: ["fdfs.catch_up": "\(caughtUp)"])
+        }
+        // Tombstones (deleted names, so a late create from a peer does not bring them back) are
+        // kept 30 days: a peer's sync does not lag longer than that.
+        if let pruned = try? fileCatalog.pruneTombstones(before: now() - 30 * 86_400), pruned > 0 {
+            logger.info("forgot the tombstones of deletes older than 30 days", metadata: ["fdfs.tombstones": "\(pruned)"])
+        }
+        let catalog = CatalogWriter(catalog: fileCatalog) { [logger] error in
             logger.error("catalog batch not written (run fdfs-storaged --rebuild-catalog to resync): \(error)")
         }
         let store = try StorageStore(group: group, source: fileNameSource, paths: paths, cursor: cursor,

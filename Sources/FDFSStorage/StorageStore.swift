@@ -180,13 +180,14 @@ public final class StorageStore: Sendable {
         }
         let catalog = catalog
         let failure: StorageError? = state.withLock { s in
+            let end: BinlogPosition
             do {
-                _ = try s.binlog.append(record)
+                end = try s.binlog.append(record)
             } catch {
                 return StorageError(.EIO, "binlog: \(error)")
             }
             // Under the lock: the catalog gets the changes in binlog order.
-            if let change { catalog.enqueue(change) }
+            if let change { catalog.enqueue(change, binlogPosition: end) }
             return nil
         }
         if let failure { throw failure }
@@ -239,7 +240,7 @@ public final class StorageStore: Sendable {
         guard unlink(path) == 0 else {
             throw StorageError(errno == ENOENT ? .ENOENT : .EIO, "cannot delete \(name): errno \(errno)")
         }
-        try recordSource(.delete, name, now: now, catalog: .remove(fileID: name.text))
+        try recordSource(.delete, name, now: now, catalog: .delete(fileID: name.text, at: now))
     }
 }
 

@@ -115,6 +115,11 @@ extension StorageConnectionHandler {
             }
             let (name, path) = try store.resolve(group: r.group, filename: r.filename, storePaths: paths)
             let existing = try? regularFileStatus(path)
+            if existing == nil && deletedSince(name, timestamp) {
+                // Deleted here after this version was written: it stays deleted. EEXIST tells
+                // the sender this record is done.
+                return .discard(StorageError(.EEXIST, "\(name) was deleted here after this version; not created again"), nil)
+            }
             let record = ReplicaRecord(kind: isCreate ? .create : .update, filename: name.text, timestamp: timestamp,
                                        catalog: existing.map { .upsert(replicaEntry(name, size: $0.size, crc32: nil, created: timestamp)) })
             guard r.hasContent else {
@@ -261,12 +266,26 @@ extension StorageConnectionHandler {
         try syncDeleteFile(name, path: path, timestamp: r.timestamp, state)
     }
 
-    /// SYNC_DELETE_FILE of a data file: unlink, record.
+    /// SYNC_DELETE_FILE of a data file: unlink, record. A file that is not here (its create has
+    /// not arrived yet, from a slower peer) gets its tombstone all the same, so that the create
+    /// does not bring it back when it arrives; the answer is still ENOENT.
     func syncDeleteFile(_ name: RemoteFilename, path: String, timestamp: Int32, _ state: SyncConnectionState) throws {
+        let record = ReplicaRecord(kind: .delete, filename: name.text, timestamp: Int64(timestamp),
+                                   catalog: .delete(fileID: name.text, at: Int64(timestamp)))
         guard unlink(path) == 0 else {
-            throw StorageError(errno == ENOENT ? .ENOENT : .EIO, "cannot delete \(name): errno \(errno)")
+            let missing = errno == ENOENT
+            let why = errno
+            if missing { try applied(record, state) }
+            throw StorageError(missing ? .ENOENT : .EIO, "cannot delete \(name): errno \(why)")
         }
-        try applied(ReplicaRecord(kind: .delete, filename: name.text, timestamp: Int64(timestamp), catalog: .remove(fileID: name.text)), state)
+        try applied(record, state)
+    }
+
+    /// Whether a create or update of `name` stamped `timestamp` comes after this storage deleted
+    /// the name: a peer that had not seen the delete yet sends it late (see `CatalogChange.delete`).
+    func deletedSince(_ name: RemoteFilename, _ timestamp: Int64) -> Bool {
+        guard let deleted = try? store.catalog.deletedAt(name.text) else { return false }
+        return deleted >= timestamp
     }
 
     /// SYNC_TRUNCATE_FILE (37): only when the file still has the old size (else EEXIST: done).

@@ -13,8 +13,12 @@ public actor CatalogWriter {
     /// What `enqueue` fills from any thread and the drain task empties.
     struct Inbox {
         var pending: [CatalogChange] = []
+        /// The binlog position each pending change was recorded through (nil: none given).
+        var positions: [BinlogPosition?] = []
         var enqueued: UInt64 = 0
         var draining = false
+        /// The batch being committed: still looked at by `deletedAt` until it is.
+        var inFlight: [CatalogChange] = []
     }
     nonisolated let inbox = Mutex(Inbox())
     var applied: UInt64 = 0
@@ -48,16 +52,36 @@ public actor CatalogWriter {
     }
 
     /// Queues a change; it is written with the next batch. Callable from any thread without
-    /// waiting (the storage's request handlers call it on their event loops).
-    public nonisolated func enqueue(_ change: CatalogChange) {
+    /// waiting (the storage's request handlers call it on their event loops). `binlogPosition`
+    /// is the end of the binlog record the change belongs to: the batch that commits the
+    /// change records it too (`FileCatalog.binlogApplied`). Changes must be queued in binlog order.
+    public nonisolated func enqueue(_ change: CatalogChange, binlogPosition: BinlogPosition? = nil) {
         let start = inbox.withLock { box in
             box.pending.append(change)
+            box.positions.append(binlogPosition)
             box.enqueued += 1
             if box.draining { return false }
             box.draining = true
             return true
         }
         if start { Task { await self.drain() } }
+    }
+
+    /// When `fileID` was deleted here: the latest delete queued, being committed or committed
+    /// (its tombstone). Callable from any thread; the committed part is one SQLite read.
+    public nonisolated func deletedAt(_ fileID: String) throws(CatalogError) -> Int64? {
+        let queued: Int64? = inbox.withLock { box in
+            var latest: Int64? = nil
+            for change in box.inFlight + box.pending {
+                if case .delete(let id, let at) = change, id == fileID { latest = max(latest ?? at, at) }
+            }
+            return latest
+        }
+        let committed = try catalog.tombstone(fileID)
+        switch (queued, committed) {
+        case (let q?, let c?): return max(q, c)
+        default: return queued ?? committed
+        }
     }
 
     /// Queues a change and waits until it is committed (SET_METADATA, whose data lives only
@@ -87,22 +111,26 @@ public actor CatalogWriter {
         while true {
             if coalesceDelay > .zero && inbox.withLock({ $0.pending.count }) < maxBatch { try? await Task.sleep(for: coalesceDelay) }
             let maxBatch = maxBatch
-            let batch: [CatalogChange] = inbox.withLock { box in
+            let (batch, position): ([CatalogChange], BinlogPosition?) = inbox.withLock { box in
                 let batch = Array(box.pending.prefix(maxBatch))
+                let position = box.positions.prefix(batch.count).last(where: { $0 != nil }) ?? nil
                 box.pending.removeFirst(batch.count)
+                box.positions.removeFirst(batch.count)
+                box.inFlight = batch
                 // Empty: this task ends, and the next enqueue starts another.
                 if batch.isEmpty { box.draining = false }
-                return batch
+                return (batch, position)
             }
             if batch.isEmpty { return }
             var failure: CatalogError? = nil
             do {
-                try await catalog.apply(batch)
+                try await catalog.apply(batch, binlogPosition: position)
                 commits += 1
             } catch {
                 failure = error
                 onError(error)
             }
+            inbox.withLock { $0.inFlight = [] }
             applied += UInt64(batch.count)
             let done = waiters.filter { $0.target <= applied }
             waiters.removeAll { $0.target <= applied }

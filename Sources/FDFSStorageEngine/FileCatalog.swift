@@ -45,8 +45,13 @@ public enum CatalogChange: Hashable, Sendable {
     case upsert(CatalogEntry)
     /// The size of an appender file changed (append, modify, truncate).
     case resize(fileID: String, size: Int64)
-    /// The file was deleted: its row and its metadata go.
+    /// The file is gone from disk: its row and its metadata go.
     case remove(fileID: String)
+    /// The file was deleted (by a client or a peer's sync, at `at`, the delete record's
+    /// timestamp): its row and metadata go and a tombstone stays, so that a create or update of
+    /// the same name that a slower peer sends later, stamped no later than `at`, does not bring
+    /// it back (`CatalogWriter.deletedAt`).
+    case delete(fileID: String, at: Int64)
     /// An appender file got its final name (REGENERATE_APPENDER_FILENAME): the row moves
     /// with its metadata.
     case rename(from: String, to: CatalogEntry)
@@ -111,26 +116,96 @@ public final class FileCatalog: Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
+        // How far into the binlog the committed rows go: the end of the last record whose change
+        // was committed (one row). A storage killed before its last batches committed catches
+        // up from there at its next start (`CatalogCatchUp`).
+        m.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE TABLE binlog_applied (
+                    id INTEGER PRIMARY KEY CHECK (id = 0),
+                    file_index INTEGER NOT NULL,
+                    offset_bytes INTEGER NOT NULL
+                );
+                CREATE TABLE tombstone (
+                    file_id TEXT NOT NULL PRIMARY KEY,
+                    deleted INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX tombstone_by_time ON tombstone(deleted);
+                """)
+        }
         return m
     }
 
-    /// Applies `changes` in order in one transaction.
-    public func apply(_ changes: [CatalogChange]) async throws(CatalogError) {
-        guard !changes.isEmpty else { return }
+    /// Applies `changes` in order in one transaction; with `binlogPosition`, records in the same
+    /// transaction that the changes of every binlog record before it are in.
+    public func apply(_ changes: [CatalogChange], binlogPosition: BinlogPosition? = nil) async throws(CatalogError) {
+        guard !changes.isEmpty || binlogPosition != nil else { return }
         do {
-            try await pool.write { db in try Self.apply(changes, in: db) }
+            try await pool.write { db in
+                try Self.apply(changes, in: db)
+                if let binlogPosition { try Self.setBinlogApplied(binlogPosition, in: db) }
+            }
         } catch {
             throw CatalogError("write", error)
         }
     }
 
-    /// The blocking form of `apply`, for tools and rebuilds.
-    public func applyNow(_ changes: [CatalogChange]) throws(CatalogError) {
-        guard !changes.isEmpty else { return }
+    /// The blocking form of `apply`, for tools, rebuilds and the catch-up at start.
+    public func applyNow(_ changes: [CatalogChange], binlogPosition: BinlogPosition? = nil) throws(CatalogError) {
+        guard !changes.isEmpty || binlogPosition != nil else { return }
         do {
-            try pool.write { db in try Self.apply(changes, in: db) }
+            try pool.write { db in
+                try Self.apply(changes, in: db)
+                if let binlogPosition { try Self.setBinlogApplied(binlogPosition, in: db) }
+            }
         } catch {
             throw CatalogError("write", error)
+        }
+    }
+
+    static func setBinlogApplied(_ position: BinlogPosition, in db: Database) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO binlog_applied (id, file_index, offset_bytes) VALUES (0, ?, ?)
+            ON CONFLICT(id) DO UPDATE SET file_index = excluded.file_index, offset_bytes = excluded.offset_bytes
+            """).execute(arguments: [position.fileIndex, position.offsetBytes])
+    }
+
+    /// When the file was deleted here (the latest delete's timestamp), nil when it never was
+    /// (or its tombstone was pruned).
+    public func tombstone(_ fileID: String) throws(CatalogError) -> Int64? {
+        do {
+            return try pool.read { db in
+                try Int64.fetchOne(db, sql: "SELECT deleted FROM tombstone WHERE file_id = ?", arguments: [fileID])
+            }
+        } catch {
+            throw CatalogError("read", error)
+        }
+    }
+
+    /// Forgets tombstones of deletes before `before` (Unix seconds); returns how many.
+    @discardableResult
+    public func pruneTombstones(before: Int64) throws(CatalogError) -> Int {
+        do {
+            return try pool.write { db in
+                try db.execute(sql: "DELETE FROM tombstone WHERE deleted < ?", arguments: [before])
+                return db.changesCount
+            }
+        } catch {
+            throw CatalogError("write", error)
+        }
+    }
+
+    /// The end of the last binlog record whose change is committed; nil when no batch recorded
+    /// one yet (a new catalog, or one written before positions were kept).
+    public func binlogApplied() throws(CatalogError) -> BinlogPosition? {
+        do {
+            return try pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT file_index, offset_bytes FROM binlog_applied WHERE id = 0").map {
+                    BinlogPosition(fileIndex: $0["file_index"], offsetBytes: $0["offset_bytes"])
+                }
+            }
+        } catch {
+            throw CatalogError("read", error)
         }
     }
 
@@ -153,6 +228,12 @@ public final class FileCatalog: Sendable {
                 try db.cachedStatement(sql: "UPDATE file SET size = ? WHERE file_id = ?").execute(arguments: [size, id])
             case .remove(let id):
                 try db.cachedStatement(sql: "DELETE FROM file WHERE file_id = ?").execute(arguments: [id])
+            case .delete(let id, let at):
+                try db.cachedStatement(sql: "DELETE FROM file WHERE file_id = ?").execute(arguments: [id])
+                try db.cachedStatement(sql: """
+                    INSERT INTO tombstone (file_id, deleted) VALUES (?, ?)
+                    ON CONFLICT(file_id) DO UPDATE SET deleted = max(deleted, excluded.deleted)
+                    """).execute(arguments: [id, at])
             case .rename(let old, let e):
                 try db.cachedStatement(sql: """
                     UPDATE file SET file_id = ?, group_name = ?, size = ?, crc32 = ?, created = ?, is_source = ?, kind = ?

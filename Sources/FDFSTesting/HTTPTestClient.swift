@@ -157,8 +157,7 @@ public final class HTTPTestConnection: @unchecked Sendable {
 extension HTTPTestConnection {
     /// `request` on a thread of its own.
     public func fetch(_ method: String = "GET", _ target: String, headers: [(String, String)] = []) async throws -> HTTPTestResponse {
-        let headers = headers.map { [$0.0, $0.1] }
-        return try await onOwnThread { try self.request(method, target, headers: headers.map { ($0[0], $0[1]) }) }
+        try await onOwnThread { try self.request(method, target, headers: headers) }
     }
 
     public func sendAsync(_ text: String) async throws { try await onOwnThread { try self.send(text) } }

@@ -176,8 +176,15 @@ extension ClusterState {
         let (block, _) = try decodeFileName(filename)
         let src = sourceIndex(g, block.source)
         let writable = g.writable
-        let chosen = src.flatMap { writable.contains($0) ? $0 : nil }
-            ?? writable.first { has(g, $0, sourceIndex: src, timestamp: Int64(block.createTimestamp)) }
+        let sourceWritable = src.flatMap { writable.contains($0) ? $0 : nil }
+        // An appender file changes in place: an append or modify done on another member while
+        // the source is away would be overwritten by the source's own later changes (both
+        // write at the size they know), so an acknowledged append would be lost. Only the
+        // source takes them; while it is away the answer is EAGAIN: try again later.
+        if block.sizeField.isAppender && sourceWritable == nil {
+            throw TrackerError(.EAGAIN, "the source storage of appender file \(filename) is not writable now; it alone changes the file")
+        }
+        let chosen = sourceWritable ?? writable.first { has(g, $0, sourceIndex: src, timestamp: Int64(block.createTimestamp)) }
         guard let chosen else { throw TrackerError(.ENOENT, "no writable storage of \(name) has \(filename)") }
         return QueryFetchResponse(group: name, storages: [endpoint(g.storages[chosen], for: requesterIP)], ipAddressSize: policy.ipAddressSize)
     }

@@ -23,7 +23,7 @@ struct FDFSCommand: AsyncParsableCommand {
         version: "0.6.0",
         subcommands: [
             Upload.self, UploadSlave.self, Append.self, Modify.self, Truncate.self, Download.self, Delete.self,
-            Info.self, Meta.self, List.self, Monitor.self, DeleteStorage.self, Resync.self, Scrub.self, Sandbox.self, Bench.self,
+            Info.self, Meta.self, List.self, Monitor.self, DeleteStorage.self, Resync.self, Scrub.self, Sandbox.self, Bench.self, Chaos.self,
         ]
     )
 }

@@ -85,6 +85,7 @@ import Testing
                 _ = try await client.request(DeleteFileRequest(group: Self.group, filename: name.text))
                 expectedLog.append(("D", name.text))
             }
+            let deletedNames = kept.suffix(5).map(\.text)
             kept.removeLast(5)
             // Metadata on two files (U records).
             try await setMetadata(client, kept[0].text, [("a", "1"), ("b", "2")], .overwrite)
@@ -156,6 +157,28 @@ import Testing
             #expect(report.files == live.files.count && report.filesWithMetadata == 4 && report.oldCatalogReadable)
             let rebuilt = try FileCatalog(path: copy).snapshot()
             #expect(rebuilt == live)
+            // A storage killed before its last catalog batches committed: the catalog misses a
+            // new file's row and still has a deleted file's row. The catch-up at start reads the
+            // binlog after the catalog's recorded position (none here: all of it) and sets both
+            // from the disk, with a tombstone for every delete (the chaos campaign found
+            // QUERY_FILE_INFO answering for deleted files after a kill).
+            let stale = try FileCatalog(path: copy)
+            let dropped = try #require(live.files.first { $0.fileID == kept[5].text })
+            var ghost = dropped
+            ghost.fileID = deletedNames[0]
+            try stale.applyNow([.remove(fileID: dropped.fileID), .upsert(ghost)])
+            #expect(try stale.binlogApplied() == nil)
+            let caught = try CatalogCatchUp.run(catalog: stale, paths: paths, source: .ipv4(IPv4Address(127, 0, 0, 2)), group: Self.group,
+                                                basePath: storage.base)
+            #expect(caught.refreshed == 1 && caught.removed == 1 && caught.records == lines.count, "\(caught)")
+            #expect(try stale.snapshot() == live)
+            for name in deletedNames { #expect(try stale.tombstone(name) != nil) }
+            #expect(try stale.tombstone(kept[5].text) == nil)
+            // Caught up: the next start reads nothing more.
+            #expect(try stale.binlogApplied() != nil)
+            #expect(try CatalogCatchUp.run(catalog: stale, paths: paths, source: .ipv4(IPv4Address(127, 0, 0, 2)), group: Self.group,
+                                           basePath: storage.base).records == 0)
+            try stale.close()
             // Without an old catalog, everything but the metadata is rebuilt.
             let fresh = storage.base + "/data/fresh.sqlite"
             let freshReport = try CatalogRebuild.rebuild(catalogPath: fresh, paths: paths, group: Self.group,

@@ -86,6 +86,42 @@ import Testing
         }
     }
 
+    /// A delete that arrives before the create it undoes (from another member, while the
+    /// file's source lagged), or a create sent again after the delete (at-least-once delivery),
+    /// must not bring the file back: the delete leaves a tombstone. The chaos campaign found
+    /// deleted files back on two members of three.
+    @Test func aDeletedFileIsNotCreatedAgainByALateCreate() async throws {
+        try await withStorage { storage in
+            let client = try await storage.client()
+            #expect(try await Self.call(client, ReportServerIDRequest(storageID: try StorageID("100009"))) == .success)
+            let content = Array("deleted before it arrived".utf8)
+            let name = try Self.name(for: content)
+            // The delete first: nothing to delete (ENOENT, as before), but recorded.
+            #expect(try await Self.call(client, SyncDeleteFileRequest(timestamp: Self.ts + 5, group: Self.group, filename: name.text)) == .ENOENT)
+            let create = SyncCreateFileRequest(timestamp: Self.ts, group: Self.group, filename: name.text, fileSize: Int64(content.count))
+            #expect(try await Self.send(client, create, content) == .EEXIST, "the sender takes EEXIST as done")
+            await #expect(throws: FDFSClientError.status(.ENOENT)) { try await client.request(DownloadFileRequest(group: Self.group, filename: name.text)) }
+            // After a committed tombstone too (not only one still queued).
+            try await storage.store.catalog.flush()
+            #expect(try await Self.send(client, create, content) == .EEXIST)
+            #expect(!FileManager.default.fileExists(atPath: storage.base + "/store0/data/" + name.relativePath.dropFirst(4)))
+            // A file deleted after it arrived, then sent again: stays deleted.
+            let other = Array("created, deleted, resent".utf8)
+            let otherName = try Self.name(for: other)
+            let otherCreate = SyncCreateFileRequest(timestamp: Self.ts, group: Self.group, filename: otherName.text, fileSize: Int64(other.count))
+            #expect(try await Self.send(client, otherCreate, other) == .success)
+            #expect(try await Self.call(client, SyncDeleteFileRequest(timestamp: Self.ts + 1, group: Self.group, filename: otherName.text)) == .success)
+            #expect(try await Self.send(client, otherCreate, other) == .EEXIST)
+            // A version written after the delete (a name used again, as a slave file's can be) is stored.
+            let again = SyncCreateFileRequest(timestamp: Self.ts + 9, group: Self.group, filename: name.text, fileSize: Int64(content.count))
+            #expect(try await Self.send(client, again, content) == .success)
+            #expect(try await client.request(DownloadFileRequest(group: Self.group, filename: name.text)).bytes == content)
+            #expect(try Self.records(storage) == ["\(Self.ts + 5) d \(name.text)", "\(Self.ts) c \(otherName.text)",
+                                                  "\(Self.ts + 1) d \(otherName.text)", "\(Self.ts + 9) c \(name.text)"])
+            await client.close()
+        }
+    }
+
     @Test func wrongGroupAndPathTricksAreEINVAL() async throws {
         try await withStorage { storage in
             let content = Array("x".utf8)

@@ -283,6 +283,14 @@ final class Harness {
         let name = try Self.fileName(source: "10.0.0.1", kind: .appender(random: 3))
         #expect(h.ok("c", QueryFetchAllRequest(group: Harness.group, filename: name), as: QueryFetchResponse.self)?.storages.map(\.ipAddress) == ["10.0.0.1"])
         #expect(h.status("c", QueryFetchOneRequest(group: Harness.group, filename: "M00/00/00/short")) == .EINVAL)
+        // Appends, modifies and deletes go to the source; with the source away, to no one (the
+        // chaos campaign lost an acknowledged append that went to 10.0.0.2 and was then
+        // overwritten by the source's own earlier append), while a normal file's go to B.
+        #expect(h.ok("c", QueryUpdateRequest(group: Harness.group, filename: name), as: QueryFetchResponse.self)?.storages.map(\.ipAddress) == ["10.0.0.1"])
+        h.state.disconnect(session: try #require(h.sessions["10.0.0.1"]))
+        #expect(h.status("c", QueryUpdateRequest(group: Harness.group, filename: name)) == .EAGAIN)
+        let normal = try Self.fileName(source: "10.0.0.1")
+        #expect(h.ok("c", QueryUpdateRequest(group: Harness.group, filename: normal), as: QueryFetchResponse.self)?.storages.map(\.ipAddress) == ["10.0.0.2"])
     }
 
     @Test func deleteStorageAndGroup() throws {
