@@ -66,6 +66,21 @@ public struct StorageService: Service {
         } else {
             try flag.save(path: flagPath)
         }
+        let fileCatalog = try FileCatalog(path: StorageStore.catalogPath(basePath: c.basePath))
+        // Changes of a killed storage's last batches were in its binlog, not yet in the catalog.
+        // Before disk recovery: its tombstones keep it from restoring files deleted here.
+        let caughtUp = try CatalogCatchUp.run(catalog: fileCatalog, paths: paths, source: fileNameSource, group: group, basePath: c.basePath)
+        if caughtUp.refreshed + caughtUp.removed > 0 {
+            logger.notice("catalog caught up with the binlog (the last run stopped before committing its last changes)",
+                          metadata: ["fdfs.catch_up": "\(caughtUp)"])
+        } else if caughtUp.records > 0 {
+            logger.debug("catalog checked against the binlog's tail", metadata: ["fdfs.catch_up": "\(caughtUp)"])
+        }
+        // Tombstones (deleted names, so a late create from a peer does not bring them back) are
+        // kept 30 days: a peer's sync does not lag longer than that.
+        if let pruned = try? fileCatalog.pruneTombstones(before: now() - 30 * 86_400), pruned > 0 {
+            logger.info("forgot the tombstones of deletes older than 30 days", metadata: ["fdfs.tombstones": "\(pruned)"])
+        }
         // Disk recovery (§7.6): wiped store paths get their files back from a peer before we serve or join.
         let clusterSecrets = ClusterSecrets(current: c.service.clusterSecret, previous: c.service.clusterSecretPrevious)
         var recovery = DiskRecovery(group: group, ownIP: ownIP, port: c.port, serverID: serverID, ownSource: fileNameSource, trackers: trackers,
@@ -83,20 +98,6 @@ public struct StorageService: Service {
 
         // Catalog, binlog, the file server.
         let catalogPath = StorageStore.catalogPath(basePath: c.basePath)
-        let fileCatalog = try FileCatalog(path: catalogPath)
-        // Changes of a killed storage's last batches were in its binlog, not yet in the catalog.
-        let caughtUp = try CatalogCatchUp.run(catalog: fileCatalog, paths: paths, source: fileNameSource, group: group, basePath: c.basePath)
-        if caughtUp.refreshed + caughtUp.removed > 0 {
-            logger.notice("catalog caught up with the binlog (the last run stopped before committing its last changes)",
-                          metadata: ["fdfs.catch_up": "\(caughtUp)"])
-        } else if caughtUp.records > 0 {
-            logger.debug("catalog checked against the binlog's tail", metadata: ["fdfs.catch_up": "\(caughtUp)"])
-        }
-        // Tombstones (deleted names, so a late create from a peer does not bring them back) are
-        // kept 30 days: a peer's sync does not lag longer than that.
-        if let pruned = try? fileCatalog.pruneTombstones(before: now() - 30 * 86_400), pruned > 0 {
-            logger.info("forgot the tombstones of deletes older than 30 days", metadata: ["fdfs.tombstones": "\(pruned)"])
-        }
         let catalog = CatalogWriter(catalog: fileCatalog) { [logger] error in
             logger.error("catalog batch not written (run fdfs-storaged --rebuild-catalog to resync): \(error)")
         }
@@ -132,9 +133,9 @@ public struct StorageService: Service {
                               untilTimestamp: flag.syncUntilTimestamp)
         let persistedFlag = flag
         let node = StorageNode(settings: reporter, joinTime: flag.storageJoinTime, upTime: now(), syncOldDone: flag.syncOldDone,
-                               syncSource: source, disk: { paths.paths.indices.map { i in
-                                   let s = (try? paths.space(i)) ?? PathSpace(totalMB: 0, freeMB: 0)
-                                   return .init(totalMB: s.totalMB, freeMB: s.freeMB)
+                               syncSource: source, disk: { [logger] in store.diskReport { i in
+                                   logger.error("store path \(i) vanished (its data directory is gone): out of service; the trackers now route reads of its files to the peers; see docs/operations.md",
+                                                metadata: ["fdfs.store_path": "\(paths.paths[i].path)"])
                                } },
                                persist: { done, info in
                                    var f = persistedFlag

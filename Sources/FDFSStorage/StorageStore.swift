@@ -1,5 +1,6 @@
 public import FDFSModel
 public import FDFSStorageEngine
+public import FDFSProtocol
 import FDFSFileSystem
 import Synchronization
 import NIOConcurrencyHelpers
@@ -70,6 +71,8 @@ public final class StorageStore: Sendable {
         /// The last free-space reading of each store path and when it was taken: statvfs at
         /// most once per `spaceReadingLifetime` per path, not once per upload.
         var spaceReadings: [(space: PathSpace, taken: ContinuousClock.Instant)?]
+        /// Store paths whose data directory is gone (the disk vanished or was unmounted).
+        var vanished: Set<Int> = []
     }
     let state: LockedState<State>
     static let spaceReadingLifetime = Duration.seconds(1)
@@ -94,6 +97,28 @@ public final class StorageStore: Sendable {
     /// false when it already was.
     public func takeOutOfService(_ index: Int) -> Bool {
         state.withLock { $0.paths.takeOutOfService(index) }
+    }
+
+    /// What the storage reports to the trackers for each store path (REPORT_DISK_USAGE): its
+    /// space; no free space for a path out of service for uploads, so that no tracker names it
+    /// in QUERY_STORE; and no space at all (total 0) for a path whose data directory vanished,
+    /// so that our trackers route reads of its files to the peers (`onVanished` hears of a path
+    /// the first time it is found gone; it is then out of service for uploads too).
+    public func diskReport(onVanished: (Int) -> Void = { _ in }) -> [ReportDiskUsageRequest.PathUsage] {
+        let paths = state.withLock { $0.paths }
+        return paths.paths.indices.map { i in
+            var info = stat()
+            if stat(paths.paths[i].path + "/data", &info) != 0 {
+                let first = state.withLock { s in
+                    _ = s.paths.takeOutOfService(i)
+                    return s.vanished.insert(i).inserted
+                }
+                if first { onVanished(i) }
+                return .init(totalMB: 0, freeMB: 0)
+            }
+            let space = (try? paths.space(i)) ?? PathSpace(totalMB: 0, freeMB: 0)
+            return .init(totalMB: space.totalMB, freeMB: paths.paths[i].isReadOnly ? 0 : space.freeMB)
+        }
     }
 
     /// Chooses the store path (request index, or -1 for the storage's choice) and directory.

@@ -143,11 +143,28 @@ extension ClusterState {
     }
 
     /// QUERY_FETCH_ONE (102) and QUERY_FETCH_ALL (105): only storages that have the file.
+    /// The store path index a remote filename names (`M0F/...`), nil when it names none.
+    static func storePathIndex(_ filename: String) -> Int? {
+        let b = Array(filename.utf8.prefix(4))
+        guard b.count == 4, b[0] == UInt8(ascii: "M"), b[3] == UInt8(ascii: "/"),
+              let index = Int(String(decoding: b[1...2], as: UTF8.self), radix: 16) else { return nil }
+        return index
+    }
+
+    /// Whether storage `i` can serve files of store path `path`: not when its last disk report
+    /// gave that path no space at all (its data directory vanished; a C storage never reports that).
+    func servesPath(_ g: GroupState, _ i: Int, _ path: Int?) -> Bool {
+        guard let path else { return true }
+        let usage = g.storages[i].pathUsage
+        return path >= usage.count || usage[path].totalMB > 0
+    }
+
     public mutating func queryFetch(group name: GroupName, filename: String, all: Bool, requesterIP: String) throws(TrackerError) -> QueryFetchResponse {
         var g = try group(name)
         let (block, kind) = try decodeFileName(filename)
         let src = sourceIndex(g, block.source)
-        let readable = g.readable
+        let path = Self.storePathIndex(filename)
+        let readable = g.readable.filter { servesPath(g, $0, path) }
         let holders: [Int]
         if kind == .appender || kind == .slave || policy.downloadServer == .sourceFirst, let src, readable.contains(src) {
             holders = [src]
@@ -175,7 +192,8 @@ extension ClusterState {
         let g = try group(name)
         let (block, _) = try decodeFileName(filename)
         let src = sourceIndex(g, block.source)
-        let writable = g.writable
+        let path = Self.storePathIndex(filename)
+        let writable = g.writable.filter { servesPath(g, $0, path) }
         let sourceWritable = src.flatMap { writable.contains($0) ? $0 : nil }
         // An appender file changes in place: an append or modify done on another member while
         // the source is away would be overwritten by the source's own later changes (both

@@ -31,7 +31,10 @@ struct GroupState: Sendable {
 
     /// The group's space is that of its writable storage with the least free space.
     var space: (totalMB: Int64, freeMB: Int64) {
-        guard let least = writable.min(by: { storages[$0].freeMB < storages[$1].freeMB }) else { return (0, 0) }
+        // A storage reporting no space at all lost its disks (our storages report a vanished
+        // store path so): like an offline one, it does not hold the group's uploads back.
+        guard let least = writable.filter({ storages[$0].totalMB > 0 }).min(by: { storages[$0].freeMB < storages[$1].freeMB })
+        else { return (0, 0) }
         return (storages[least].totalMB, storages[least].freeMB)
     }
 

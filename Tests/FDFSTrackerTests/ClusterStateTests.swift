@@ -293,6 +293,37 @@ final class Harness {
         #expect(h.ok("c", QueryUpdateRequest(group: Harness.group, filename: normal), as: QueryFetchResponse.self)?.storages.map(\.ipAddress) == ["10.0.0.2"])
     }
 
+    /// A storage reports a store path with no space at all when its data directory vanished:
+    /// reads and changes of that path's files go to the peers that have them, and no upload is
+    /// sent there; a path with space but none free (out of service for uploads) is still read.
+    @Test func aVanishedStorePathIsNotReadAndNotWritten() throws {
+        let h = Harness()
+        h.activeStorage("10.0.0.1")
+        h.activeStorage("10.0.0.2")
+        _ = h.ok("10.0.0.2", SyncReportRequest(entries: [.init(peerID: try StorageID("10.0.0.1"), syncedTimestamp: Int32.max)]), as: ChangeNotification.self)
+        let name = try Self.fileName(source: "10.0.0.1")
+        #expect(h.ok("c", QueryFetchAllRequest(group: Harness.group, filename: name), as: QueryFetchResponse.self)?.storages.count == 2)
+        // Out of service for uploads (free 0): still read. Its only path takes no new file, so
+        // neither can the group (every member holds every file).
+        _ = h.ok("10.0.0.1", ReportDiskUsageRequest(paths: [.init(totalMB: 1000, freeMB: 0)]), as: ChangeNotification.self)
+        #expect(h.ok("c", QueryFetchAllRequest(group: Harness.group, filename: name), as: QueryFetchResponse.self)?.storages.count == 2)
+        #expect(h.status("c", QueryStoreWithGroupOneRequest(group: Harness.group)) == .ENOSPC)
+        // Vanished (total 0): its files are read from and changed on 10.0.0.2 only, and uploads
+        // go there (the lost disk does not hold the group back, as an offline member would not).
+        _ = h.ok("10.0.0.1", ReportDiskUsageRequest(paths: [.init(totalMB: 0, freeMB: 0)]), as: ChangeNotification.self)
+        for _ in 0..<4 {
+            #expect(h.ok("c", QueryStoreWithGroupOneRequest(group: Harness.group), as: QueryStoreResponse.self)?.storage.ipAddress == "10.0.0.2")
+        }
+        #expect(h.ok("c", QueryFetchAllRequest(group: Harness.group, filename: name), as: QueryFetchResponse.self)?.storages.map(\.ipAddress) == ["10.0.0.2"])
+        for _ in 0..<4 {
+            #expect(h.ok("c", QueryFetchOneRequest(group: Harness.group, filename: name), as: QueryFetchResponse.self)?.storages.map(\.ipAddress) == ["10.0.0.2"])
+        }
+        #expect(h.ok("c", QueryUpdateRequest(group: Harness.group, filename: name), as: QueryFetchResponse.self)?.storages.map(\.ipAddress) == ["10.0.0.2"])
+        // The disk is back.
+        _ = h.ok("10.0.0.1", ReportDiskUsageRequest(paths: [.init(totalMB: 1000, freeMB: 500)]), as: ChangeNotification.self)
+        #expect(h.ok("c", QueryFetchAllRequest(group: Harness.group, filename: name), as: QueryFetchResponse.self)?.storages.count == 2)
+    }
+
     @Test func deleteStorageAndGroup() throws {
         let h = Harness()
         h.activeStorage("10.0.0.1")

@@ -129,6 +129,8 @@ struct ChaosLedger: Codable, Sendable {
     var files: [ChaosFile]
     /// Files a download returned other bytes of than were given.
     var corruptReads: [String]
+    /// Files a tracker routed a read of to a storage that answered ENOENT.
+    var misroutedReads: [String]
 }
 
 // MARK: - Load
@@ -140,7 +142,7 @@ struct ChaosLoad: AsyncParsableCommand {
         abstract: "Upload, append, download and delete for --seconds at --concurrency; write the ledger of acknowledged operations.",
         discussion: """
             Mix: 30 % uploads, 5 % appender uploads, 12 % appends, 33 % downloads (each checked against the bytes \
-            given), 20 % deletes. Sizes: mostly up to 16 KiB, some up to 256 KiB and 2 MiB. A download that returns \
+            given), 20 % deletes. Sizes: 85 % up to 16 KiB, 14 % up to 256 KiB, 1 % up to 2 MiB. A download that returns \
             other bytes than were given is recorded in the ledger as a corrupt read (chaos verify judges it).
             """)
 
@@ -206,13 +208,24 @@ struct ChaosLoad: AsyncParsableCommand {
             }
         case 47..<80:
             guard let (index, file) = state.take(rng: &rng, where: { _ in true }) else { return }
+            defer { state.release(index) { _ in } }
+            // Asked in two steps, to tell a file the trackers cannot route yet (their ENOENT:
+            // "not readable yet") from a read routed to a storage that lacks it.
+            let id: FileID
+            let storages: [StorageEndpoint]
             do {
-                var got: [UInt8] = []
-                try await client.download(try FileID(parsing: file.id)) { chunk in got += chunk.readableBytesView }
-                state.release(index) { _ in }
-                if file.acceptable.contains(got) { state.count("download") } else { state.corrupt(file.id) }
+                id = try FileID(parsing: file.id)
+                storages = try await client.withTracker { try await $0.queryFetch(id) }.storages
             } catch {
-                state.release(index) { _ in }
+                return state.failed("route", error)
+            }
+            do {
+                guard let storage = storages.first else { return state.error("route none") }
+                let got = try await client.withStorage(storage) { try await $0.downloadFile(id) }
+                if file.acceptable.contains(got) { state.count("download") } else { state.corrupt(file.id) }
+            } catch FDFSClientError.status(.ENOENT) {
+                state.misrouted(file.id)
+            } catch {
                 state.failed("download", error)
             }
         default:
@@ -244,11 +257,12 @@ struct ChaosRandom {
 
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 
-    /// Mostly small files, some medium, a few of up to 2 MiB (streamed, not buffered).
+    /// Mostly small files (the image stores FastDFS serves), some medium, one in a hundred of
+    /// up to 2 MiB (streamed, not buffered): about 36 KB on average.
     mutating func size() -> Int {
         switch below(100) {
-        case 0..<80: 1 + below(16 * 1024)
-        case 80..<95: 16 * 1024 + below(240 * 1024)
+        case 0..<85: 1 + below(16 * 1024)
+        case 85..<99: 16 * 1024 + below(240 * 1024)
         default: 256 * 1024 + below(1792 * 1024)
         }
     }
@@ -267,6 +281,7 @@ final class ChaosLoadState: Sendable {
         var operations: [String: Int] = [:]
         var errors: [String: Int] = [:]
         var corruptReads: [String] = []
+        var misroutedReads: [String] = []
     }
 
     let inner = Mutex(Inner())
@@ -283,6 +298,12 @@ final class ChaosLoadState: Sendable {
     }
 
     func count(_ op: String) { inner.withLock { $0.operations[op, default: 0] += 1 } }
+    func misrouted(_ id: String) {
+        inner.withLock {
+            $0.errors["download misrouted", default: 0] += 1
+            $0.misroutedReads.append(id)
+        }
+    }
     func corrupt(_ id: String) {
         inner.withLock {
             $0.errors["download corrupt", default: 0] += 1
@@ -348,7 +369,8 @@ final class ChaosLoadState: Sendable {
     func snapshot(seed: UInt64, seconds: Double) -> ChaosLedger {
         inner.withLock { s in
             ChaosLedger(seed: seed, seconds: seconds, operations: s.operations, errors: s.errors,
-                        files: s.done + s.keys.compactMap { s.live[$0] }, corruptReads: s.corruptReads)
+                        files: s.done + s.keys.compactMap { s.live[$0] }, corruptReads: s.corruptReads,
+                        misroutedReads: s.misroutedReads)
         }
     }
 }
@@ -409,8 +431,8 @@ struct ChaosVerify: AsyncParsableCommand {
         abstract: "Check every file of a ledger on every --storage; exit 1 on a lost, missing or resurrected file.",
         discussion: """
             A live file (every operation on it acknowledged) must be on every member with the bytes given, and a normal \
-            file with the size and CRC32 its ID carries (the storage's QUERY_FILE_INFO computes the CRC32 from its \
-            disk). A deleted file (its delete acknowledged) must be on no member. Files whose last operation was not \
+            file with the size and CRC32 its ID carries (asked of the first --storage with QUERY_FILE_INFO, which \
+            computes the CRC32 from its disk; the bytes are compared on every member). A deleted file (its delete acknowledged) must be on no member. Files whose last operation was not \
             acknowledged are skipped, except that an appender file must hold its acknowledged bytes, with or without \
             the unacknowledged append. Replication may still be catching up: each check is repeated until it passes \
             or --timeout runs out.
@@ -462,7 +484,7 @@ struct ChaosVerify: AsyncParsableCommand {
                     let (f, m) = pending[next]
                     next += 1
                     let file = checked[f], member = members[m]
-                    tasks.addTask { (f, m, await Self.check(file, on: member, client)) }
+                    tasks.addTask { (f, m, await Self.check(file, on: member, client, checkID: m == 0)) }
                 }
                 for _ in 0..<concurrency { add() }
                 for await result in tasks {
@@ -494,12 +516,13 @@ struct ChaosVerify: AsyncParsableCommand {
         let incomplete = liveFiles.filter { f in !gone.contains(f) && members.indices.contains { last[f]?[$0] != .good } }
         let resurrected = deletedFiles.filter { f in members.indices.contains { last[f]?[$0] != .absent } }
         let corrupt = book.corruptReads.filter { !wiped.contains($0) }
+        let misrouted = book.misroutedReads.filter { !wiped.contains($0) }
         let uncertain = book.files.count - checked.count
         let seconds = BenchRun.seconds(ContinuousClock.now - start)
         print("verify: \(liveFiles.count - gone.count) files verified on \(members.count) members, \(deletedFiles.count) deletes verified, "
               + "\(uncertain) not acknowledged (skipped), converged in \(String(format: "%.1f", seconds)) s")
         print("verify: files lost \(lost.count), copies missing \(incomplete.count), files resurrected \(resurrected.count), "
-              + "corrupt reads \(corrupt.count)")
+              + "corrupt reads \(corrupt.count), reads routed to a storage without the file \(misrouted.count)")
         if !wiped.isEmpty {
             print("verify: \(wiped.count) files were only on a disk when it was wiped (not replicated yet): \(lostWithTheDisk.count) of them "
                   + "acknowledged and lost with it, \(book.corruptReads.count - corrupt.count) reads of them returned older bytes")
@@ -509,22 +532,24 @@ struct ChaosVerify: AsyncParsableCommand {
             print("verify: \(checked[f].state) \(checked[f].id) (\(checked[f].size) bytes): \(detail)")
         }
         for id in Set(corrupt).sorted().prefix(20) { print("verify: a download of \(id) returned other bytes than were given") }
+        for id in Set(misrouted).sorted().prefix(20) { print("verify: a read of \(id) was routed to a storage that did not have it") }
         if !lost.isEmpty || !incomplete.isEmpty || !resurrected.isEmpty || !corrupt.isEmpty {
             throw CLIFailure(.server, "the cluster lost, missed or resurrected files, or served wrong bytes (above)")
         }
     }
 
-    static func check(_ file: ChaosFile, on member: StorageEndpoint, _ client: FDFSClient) async -> Finding {
+    /// One member's copy: the bytes given (every member), and (`checkID`, one member per file:
+    /// the bytes are the same everywhere) the size and CRC32 the ID carries against the file.
+    static func check(_ file: ChaosFile, on member: StorageEndpoint, _ client: FDFSClient, checkID: Bool) async -> Finding {
         do {
             let id = try FileID(parsing: file.id)
             return try await client.withStorage(member) { storage in
                 if file.state == .deleted {
                     return try await storage.fileExists(id) ? .present : .absent
                 }
-                guard try await storage.fileExists(id) else { return .missing }
                 let bytes = try await storage.downloadFile(id)
                 guard file.acceptable.contains(bytes) else { return .wrong("\(bytes.count) bytes, not the bytes given") }
-                if !file.appender {
+                if checkID && !file.appender {
                     let info = try await storage.queryFileInfo(id)
                     let name = id.remoteFilename
                     guard info.fileSize == name.block.sizeField.size, info.crc32 == name.block.crc32 else {
