@@ -388,50 +388,144 @@ public struct DiskRecovery: Sendable {
         defer { try? FileSystemCalls.close(fd, path: files.binlogPath) }
         logger.info("disk recovery: restoring", metadata: ["fdfs.store_path": "\(index)", "fdfs.from_offset": "\(offset)"])
         var lines = LineReader(fd: fd, path: files.binlogPath, offset: offset)
-        while let (line, end) = try lines.next() {
-            let record: BinlogRecord
-            do { record = try BinlogRecord(lineBytes: line[...]) } catch {
-                throw DiskRecoveryError("\(files.binlogPath) offset \(offset): \(error); delete \(files.flagPath) and the store path's data directory to recover again from scratch")
-            }
-            var attempt = 0
-            while true {
-                attempt += 1
-                do {
-                    if session == nil {
-                        guard let source = try await chooseSource(index) else { throw DiskRecoveryError("no peer left to recover store_path\(index) from; start again to resume") }
-                        session = SourceSession(source: source, bindAddress: bindAddress)
-                    }
-                    pendingChanges += try await replay(record, index, session!, &counts, catalog: catalog)
-                    break
-                } catch let error as DiskRecoveryError {
-                    throw error
-                } catch {
-                    await session?.reset()
-                    session = nil
-                    guard attempt < Self.recordAttempts else {
-                        throw DiskRecoveryError("disk recovery of store_path\(index) stopped at \(record) after \(attempt) attempts: \(error); "
-                                                + "start the storage again to resume from \(files.markPath)")
-                    }
-                    logger.warning("disk recovery: \(record): \(error); retrying with a new connection")
+        // Downloads run `parallelDownloads` at once, each on a connection of its own, over a
+        // window of records; the mark moves only past whole windows.
+        var sessions: [SourceSession?] = Array(repeating: nil, count: Self.parallelDownloads)
+        sessions[0] = session
+        defer { session = sessions[0] }
+        var window: [BinlogRecord] = []
+        var windowEnd = offset
+        while true {
+            let next = try lines.next()
+            if let (line, end) = next {
+                do { window.append(try BinlogRecord(lineBytes: line[...])) } catch {
+                    throw DiskRecoveryError("\(files.binlogPath) offset \(offset): \(error); delete \(files.flagPath) and the store path's data directory to recover again from scratch")
                 }
+                windowEnd = end
+                if window.count < Self.windowRecords { continue }
             }
-            counts.records += 1
-            offset = end
-            sinceMark += 1
-            if sinceMark >= Self.markInterval {
+            if !window.isEmpty {
+                pendingChanges += try await replayWindow(window, index, catalog: catalog, sessions: &sessions, counts: &counts)
+                counts.records += window.count
+                sinceMark += window.count
+                offset = windowEnd
+                window.removeAll(keepingCapacity: true)
+            }
+            if sinceMark >= Self.markInterval || (next == nil && sinceMark > 0) {
                 // The rows first: a resume from the mark must not miss any.
                 try catalog.applyNow(pendingChanges)
                 pendingChanges.removeAll(keepingCapacity: true)
                 try files.saveMark(offset)
                 sinceMark = 0
-                logger.info("disk recovery: progress", metadata: ["fdfs.store_path": "\(index)", "fdfs.counts": "\(counts)"])
+                if next != nil { logger.info("disk recovery: progress", metadata: ["fdfs.store_path": "\(index)", "fdfs.counts": "\(counts)"]) }
             }
+            if next == nil { break }
         }
         try catalog.applyNow(pendingChanges)
         try files.saveMark(offset)
+        for case let s? in sessions.dropFirst() { await s.reset() }
         logger.info("disk recovery: files restored", metadata: [
             "fdfs.store_path": "\(index)", "fdfs.counts": "\(counts)", "fdfs.seconds": "\(ContinuousClock.now - started)",
         ])
+    }
+
+    /// Files downloaded at once by a recovery (one connection to the source each).
+    static let parallelDownloads = 8
+    /// Records restored between two checks of the mark (a window's creates run in parallel).
+    static let windowRecords = 64
+
+    /// Restores a window of records: its creates `parallelDownloads` at a time, then its links
+    /// in order (their targets are earlier creates). Each record is tried `recordAttempts`
+    /// times, on a new connection (to a source chosen again) after a failure. Returns the
+    /// window's catalog changes.
+    func replayWindow(_ window: [BinlogRecord], _ index: Int, catalog: FileCatalog, sessions: inout [SourceSession?],
+                      counts: inout RestoreCounts) async throws -> [CatalogChange] {
+        var changes: [[CatalogChange]] = Array(repeating: [], count: window.count)
+        var attempts = Array(repeating: 0, count: window.count)
+        var todo = window.indices.filter { window[$0].operation.kind == .create }
+        let links = window.indices.filter { window[$0].operation.kind != .create }
+        while !todo.isEmpty {
+            var failed: [(Int, any Error)] = []
+            var free = Array(sessions.indices)
+            var queue = todo[...]
+            try await withThrowingTaskGroup(of: (Int, Int, Result<([CatalogChange], RestoreCounts), any Error>).self) { tasks in
+                func launch() async throws {
+                    guard let r = queue.popFirst(), let slot = free.popLast() else { return }
+                    if sessions[slot] == nil {
+                        guard let source = try await chooseSource(index) else {
+                            throw DiskRecoveryError("no peer left to recover store_path\(index) from; start again to resume")
+                        }
+                        sessions[slot] = SourceSession(source: source, bindAddress: bindAddress)
+                    }
+                    let session = sessions[slot]!
+                    let record = window[r]
+                    tasks.addTask {
+                        var own = RestoreCounts()
+                        do {
+                            let made = try await self.replay(record, index, session, &own, catalog: catalog)
+                            return (r, slot, .success((made, own)))
+                        } catch let error as DiskRecoveryError {
+                            throw error
+                        } catch {
+                            return (r, slot, .failure(error))
+                        }
+                    }
+                }
+                for _ in 0..<Self.parallelDownloads { try await launch() }
+                while let (r, slot, result) = try await tasks.next() {
+                    switch result {
+                    case .success(let (made, own)):
+                        changes[r] = made
+                        counts.downloaded += own.downloaded
+                        counts.skippedMissing += own.skippedMissing
+                        counts.bytes += own.bytes
+                    case .failure(let error):
+                        await sessions[slot]?.reset()
+                        sessions[slot] = nil
+                        failed.append((r, error))
+                    }
+                    free.append(slot)
+                    try await launch()
+                }
+            }
+            todo = []
+            for (r, error) in failed {
+                attempts[r] += 1
+                guard attempts[r] < Self.recordAttempts else {
+                    throw DiskRecoveryError("disk recovery of store_path\(index) stopped at \(window[r]) after \(attempts[r]) attempts: \(error); "
+                                            + "start the storage again to resume from its mark")
+                }
+                logger.warning("disk recovery: \(window[r]): \(error); retrying with a new connection")
+                todo.append(r)
+            }
+        }
+        for r in links {
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    if sessions[0] == nil {
+                        guard let source = try await chooseSource(index) else {
+                            throw DiskRecoveryError("no peer left to recover store_path\(index) from; start again to resume")
+                        }
+                        sessions[0] = SourceSession(source: source, bindAddress: bindAddress)
+                    }
+                    changes[r] = try await replay(window[r], index, sessions[0]!, &counts, catalog: catalog)
+                    break
+                } catch let error as DiskRecoveryError {
+                    throw error
+                } catch {
+                    await sessions[0]?.reset()
+                    sessions[0] = nil
+                    guard attempt < Self.recordAttempts else {
+                        throw DiskRecoveryError("disk recovery of store_path\(index) stopped at \(window[r]) after \(attempt) attempts: \(error); "
+                                                + "start the storage again to resume from its mark")
+                    }
+                    logger.warning("disk recovery: \(window[r]): \(error); retrying with a new connection")
+                }
+            }
+        }
+        return changes.flatMap { $0 }
     }
 
     /// The connection to the source, opened when first needed and again after `reset`.
