@@ -99,8 +99,10 @@ public struct DiskRecoveryError: Error, CustomStringConvertible {
 /// at the end. Then REPORT_STATUS(saved status) and the recovery files are deleted. A restart
 /// resumes from the mark whenever `.recovery.flag` exists.
 ///
-/// One restore worker replays the file (`disk_recovery_threads` is not used; the flag records
-/// `recovery_threads=1`).
+/// The creates of each window of 64 records are downloaded 8 at a time, each on a connection
+/// of its own, then the window's links in order; the mark moves past whole windows
+/// (`disk_recovery_threads` is not used; the flag records `recovery_threads=1`, the number of
+/// recovery binlogs).
 public struct DiskRecovery: Sendable {
     public typealias Tracker = (host: String, port: Int)
 
