@@ -73,16 +73,11 @@ struct ChaosPiece: Codable, Hashable, Sendable {
     var size: Int
 
     var bytes: [UInt8] {
-        var state = seed
+        var random = ChaosRandom(seed: seed)
         var out = [UInt8](repeating: 0, count: size)
         var i = 0
         while i < size {
-            // SplitMix64.
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
+            let z = random.next()
             for b in 0..<8 where i < size {
                 out[i] = UInt8(truncatingIfNeeded: z >> (8 * UInt64(b)))
                 i += 1
@@ -122,6 +117,13 @@ struct ChaosFile: Codable, Sendable {
 }
 
 struct ChaosLedger: Codable, Sendable {
+    static func load(_ path: String) throws -> ChaosLedger {
+        guard let data = FileManager.default.contents(atPath: path), let ledger = try? JSONDecoder().decode(ChaosLedger.self, from: data) else {
+            throw CLIFailure(.usage, "cannot read the ledger \(path)")
+        }
+        return ledger
+    }
+
     var seed: UInt64
     var seconds: Double
     var operations: [String: Int]
@@ -456,9 +458,7 @@ struct ChaosVerify: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard let data = FileManager.default.contents(atPath: ledger), let book = try? JSONDecoder().decode(ChaosLedger.self, from: data) else {
-            throw CLIFailure(.usage, "cannot read the ledger \(ledger)")
-        }
+        let book = try ChaosLedger.load(ledger)
         let members = try storage.map { text -> StorageEndpoint in
             let address = try ServerAddress.parse(text, defaultPort: 23000)
             return StorageEndpoint(ipAddress: address.hosts[0], port: Int64(address.port))
@@ -598,9 +598,7 @@ struct ChaosReads: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard let data = FileManager.default.contents(atPath: ledger), let book = try? JSONDecoder().decode(ChaosLedger.self, from: data) else {
-            throw CLIFailure(.usage, "cannot read the ledger \(ledger)")
-        }
+        let book = try ChaosLedger.load(ledger)
         let configuration = try cluster.loadConfiguration()
         let files = book.files.filter { $0.state == .live }.compactMap { try? FileID(parsing: $0.id) }
         let watch = self.watch
