@@ -144,7 +144,8 @@ struct ChaosLoad: AsyncParsableCommand {
         abstract: "Upload, append, download and delete for --seconds at --concurrency; write the ledger of acknowledged operations.",
         discussion: """
             Mix: 30 % uploads, 5 % appender uploads, 12 % appends, 33 % downloads (each checked against the bytes \
-            given), 20 % deletes. Sizes: 85 % up to 16 KiB, 14 % up to 256 KiB, 1 % up to 2 MiB. A download that returns \
+            given), 20 % deletes; with --max-live-files live, uploads give way to deletes. Sizes: 85 % up to 16 KiB, \
+            14 % up to 256 KiB, 1 % up to 2 MiB. A download that returns \
             other bytes than were given is recorded in the ledger as a corrupt read (chaos verify judges it).
             """)
 
@@ -154,6 +155,7 @@ struct ChaosLoad: AsyncParsableCommand {
     @Option(help: "Where the ledger (JSON) goes.") var ledger: String
     @Option(help: "Seed of the operation mix and the contents (default: random).") var seed: UInt64?
     @Option(help: "Stop early once this file exists.") var stopFile: String?
+    @Option(help: "Live files at most: beyond them uploads give way to deletes, so a long run's data stays bounded.") var maxLiveFiles = 20_000
 
     func run() async throws {
         let configuration = try cluster.loadConfiguration()
@@ -161,6 +163,7 @@ struct ChaosLoad: AsyncParsableCommand {
         let state = ChaosLoadState()
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         let stopFile = self.stopFile
+        let maxLive = maxLiveFiles
         let start = ContinuousClock.now
         let client = FDFSClient(configuration: configuration)
         await withTaskGroup(of: Void.self) { tasks in
@@ -168,7 +171,7 @@ struct ChaosLoad: AsyncParsableCommand {
                 tasks.addTask {
                     var rng = ChaosRandom(seed: seed &+ UInt64(worker) &* 0x1000_0001)
                     while ContinuousClock.now < deadline && !(stopFile.map { FileManager.default.fileExists(atPath: $0) } ?? false) {
-                        await ChaosLoad.step(client, state, &rng)
+                        await ChaosLoad.step(client, state, &rng, maxLive: maxLive)
                     }
                 }
             }
@@ -185,8 +188,10 @@ struct ChaosLoad: AsyncParsableCommand {
         print("load: not acknowledged: \(errors.isEmpty ? "none" : errors)")
     }
 
-    static func step(_ client: FDFSClient, _ state: ChaosLoadState, _ rng: inout ChaosRandom) async {
-        let roll = rng.below(100)
+    static func step(_ client: FDFSClient, _ state: ChaosLoadState, _ rng: inout ChaosRandom, maxLive: Int) async {
+        var roll = rng.below(100)
+        // Full: an upload becomes a delete (the mix then shrinks the set again).
+        if roll < 35 && state.liveCount >= maxLive { roll = 80 + roll % 20 }
         switch roll {
         case 0..<35:
             let appender = roll >= 30
@@ -300,6 +305,7 @@ final class ChaosLoadState: Sendable {
     }
 
     func count(_ op: String) { inner.withLock { $0.operations[op, default: 0] += 1 } }
+    var liveCount: Int { inner.withLock { $0.keys.count } }
     func misrouted(_ id: String) {
         inner.withLock {
             $0.errors["download misrouted", default: 0] += 1
