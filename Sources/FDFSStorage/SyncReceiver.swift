@@ -213,6 +213,12 @@ extension StorageConnectionHandler {
         } catch {
             throw StorageError(.EIO, "\(error)")
         }
+        // A delete of this name stamped no earlier that arrived while the content streamed in
+        // (the 30-minute chaos campaign found one): the file does not stay.
+        if deletedSince(w.name, w.timestamp) {
+            _ = unlink(store.storePaths[w.name.storePathIndex].absolutePath(w.name))
+            throw StorageError(.EEXIST, "\(w.name) was deleted here while it was being received; not kept")
+        }
         let crc: UInt32? = switch w.name.kind {
         case .normal, .trunk: w.name.block.crc32
         case .slave: w.file.crc32
@@ -272,6 +278,10 @@ extension StorageConnectionHandler {
     func syncDeleteFile(_ name: RemoteFilename, path: String, timestamp: Int32, _ state: SyncConnectionState) throws {
         let record = ReplicaRecord(kind: .delete, filename: name.text, timestamp: Int64(timestamp),
                                    catalog: .delete(fileID: name.text, at: Int64(timestamp)))
+        // The tombstone before the unlink: a create of this name being received on another
+        // connection checks for it after placing its file (`placeSyncFile`), so whichever
+        // order the two take, the file does not stay.
+        store.catalog.enqueue(.delete(fileID: name.text, at: Int64(timestamp)))
         guard unlink(path) == 0 else {
             let missing = errno == ENOENT
             let why = errno
