@@ -72,8 +72,9 @@ public actor CatalogWriter {
     public nonisolated func deletedAt(_ fileID: String) throws(CatalogError) -> Int64? {
         let queued: Int64? = inbox.withLock { box in
             var latest: Int64? = nil
-            for change in box.inFlight + box.pending {
-                if case .delete(let id, let at) = change, id == fileID { latest = max(latest ?? at, at) }
+            // Both queues in place: no array is built on a replicated create's path.
+            for queue in [box.inFlight, box.pending] {
+                for case .delete(let id, let at) in queue where id == fileID { latest = max(latest ?? at, at) }
             }
             return latest
         }
