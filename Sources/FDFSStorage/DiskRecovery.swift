@@ -68,9 +68,19 @@ public struct RecoveryFiles: Sendable, Hashable {
         try StateFileIO.write(KeyValueFile.format([("binlog_offset", "\(offset)")]), path: markPath)
     }
 
-    /// Removes the three files (the recovery is over).
+    /// The binlog fetched from the `n`th peer, merged into ``binlogPath`` once all are in.
+    public func peerBinlogPath(_ n: Int) -> String { binlogPath + ".from\(n)" }
+
+    /// Removes the three files and any peer binlog left (the recovery is over).
     public func removeAll() {
+        removePeerBinlogs()
         for path in [binlogPath, markPath, flagPath] { _ = unlink(path) }
+    }
+
+    /// Removes the peers' binlogs (merged, or left by a start killed while fetching them).
+    public func removePeerBinlogs() {
+        let prefix = Self.binlogName + ".from"
+        for name in FileSystemCalls.entries(of: dataPath) where name.hasPrefix(prefix) { _ = unlink(dataPath + "/" + name) }
     }
 }
 
@@ -157,10 +167,13 @@ public struct DiskRecovery: Sendable {
         var records = 0
         var downloaded = 0
         var skippedMissing = 0
+        /// Files the slot's first source lacked, downloaded from another.
+        var fromOtherPeer = 0
         var links = 0
         var bytes: Int64 = 0
         var description: String {
-            "\(records) records, \(downloaded) files downloaded, \(skippedMissing) skipped (gone at the source), \(links) links, \(bytes) bytes"
+            "\(records) records, \(downloaded) files downloaded (\(fromOtherPeer) from another source than the first), \(skippedMissing) skipped (gone at every source), "
+                + "\(links) links, \(bytes) bytes"
         }
     }
 
@@ -197,19 +210,39 @@ public struct DiskRecovery: Sendable {
             files.removeAll()
             return nil
         }
-        guard let source = try await chooseSource(index) else {
+        guard let sources = try await chooseSources(index) else {
             files.removeAll()
             return nil
         }
         try await reportStatus(.recovery)
         let started = ContinuousClock.now
-        let bytes = try await fetchBinlog(index, from: source, into: files.binlogPath)
+        // Every ACTIVE peer's list: a file this storage had pushed to one peer only (or an
+        // appender whose last appends reached one peer only) is recovered all the same.
+        var fetched: [String] = []
+        var bytes: Int64 = 0
+        files.removePeerBinlogs()
+        for (n, source) in sources.enumerated() {
+            do {
+                bytes += try await fetchBinlog(index, from: source, into: files.peerBinlogPath(n))
+                fetched.append(files.peerBinlogPath(n))
+            } catch {
+                logger.warning("disk recovery: the binlog of \(source) could not be fetched; its files that no other peer has are not recovered (after the recovery, `fdfs resync \(group) <this storage> --from <that peer>` copies them)",
+                               metadata: ["fdfs.store_path": "\(index)", "fdfs.error": "\(error)"])
+            }
+        }
+        guard !fetched.isEmpty else {
+            throw DiskRecoveryError("no peer sent the binlog of store_path\(index) (tried \(sources.map(\.description).joined(separator: ", "))); "
+                                    + "start the storage again to retry")
+        }
+        let merged = try RecoveryBinlogMerge.merge(fetched, into: files.binlogPath)
+        files.removePeerBinlogs()
         try files.saveMark(0)
         let flag = RecoveryFiles.Flag(savedStatus: saved, fetchBinlogDone: true)
         try files.saveFlag(flag)
-        logger.info("disk recovery: binlog fetched", metadata: [
-            "fdfs.store_path": "\(index)", "fdfs.source": "\(source)", "fdfs.saved_status": "\(saved)",
-            "fdfs.bytes": "\(bytes)", "fdfs.seconds": "\(ContinuousClock.now - started)",
+        logger.info("disk recovery: binlogs fetched", metadata: [
+            "fdfs.store_path": "\(index)", "fdfs.sources": "\(sources.map(\.description).joined(separator: ", "))",
+            "fdfs.fetched": "\(fetched.count)", "fdfs.saved_status": "\(saved)", "fdfs.bytes": "\(bytes)",
+            "fdfs.records": "\(merged.records)", "fdfs.duplicates": "\(merged.duplicates)", "fdfs.seconds": "\(ContinuousClock.now - started)",
         ])
         return flag
     }
@@ -238,10 +271,12 @@ public struct DiskRecovery: Sendable {
         }
     }
 
-    /// The first other ACTIVE readable member of the group, rotating over the trackers and
-    /// their lists; waits (every second) while there is none. Nil when the group has no other
-    /// member or fewer store paths than this storage (nothing to recover from).
-    func chooseSource(_ index: Int) async throws -> Source? {
+    /// The other ACTIVE readable members of the group, rotated by `rotation` plus the number of
+    /// rounds asked (so that connections spread over the peers, and a retry starts at another
+    /// one), from the first tracker that lists one; waits (every second) while there is none.
+    /// Nil when the group has no other member or fewer store paths than this storage (nothing
+    /// to recover from).
+    func chooseSources(_ index: Int, rotation: Int = 0) async throws -> [Source]? {
         var round = 0
         while true {
             for t in trackers {
@@ -265,8 +300,8 @@ public struct DiskRecovery: Sendable {
                         s.status == .active && s.rwMode.canRead && !isSelf(s)
                     }
                     if !candidates.isEmpty {
-                        let s = candidates[round % candidates.count]
-                        return Source(id: s.id, ip: s.ipAddress, port: Int(s.storagePort))
+                        let first = (rotation + round) % candidates.count
+                        return (candidates[first...] + candidates[..<first]).map { Source(id: $0.id, ip: $0.ipAddress, port: Int($0.storagePort)) }
                     }
                 } catch {
                     logger.warning("disk recovery: tracker did not list the group; retrying",
@@ -366,22 +401,22 @@ public struct DiskRecovery: Sendable {
     func restore(_ index: Int, _ files: RecoveryFiles, _ flag: RecoveryFiles.Flag) async throws {
         let started = ContinuousClock.now
         let catalog = try FileCatalog(path: catalogPath)
-        var session: SourceSession? = nil
+        var slots: [PeerSessions?] = Array(repeating: nil, count: Self.parallelDownloads)
         do {
-            try await replayAll(index, files, catalog: catalog, session: &session, started: started)
+            try await replayAll(index, files, catalog: catalog, slots: &slots, started: started)
         } catch {
-            await session?.reset()
+            for case let s? in slots { await s.reset() }
             try? catalog.close()
             throw error
         }
-        await session?.reset()
+        for case let s? in slots { await s.reset() }
         try catalog.close()
         try await reportStatus(flag.savedStatus)
         files.removeAll()
         logger.info("disk recovery of the store path done", metadata: ["fdfs.store_path": "\(index)"])
     }
 
-    func replayAll(_ index: Int, _ files: RecoveryFiles, catalog: FileCatalog, session: inout SourceSession?, started: ContinuousClock.Instant) async throws {
+    func replayAll(_ index: Int, _ files: RecoveryFiles, catalog: FileCatalog, slots: inout [PeerSessions?], started: ContinuousClock.Instant) async throws {
         var offset = try files.loadMark()
         var counts = RestoreCounts()
         var pendingChanges: [CatalogChange] = []
@@ -390,13 +425,11 @@ public struct DiskRecovery: Sendable {
         defer { try? FileSystemCalls.close(fd, path: files.binlogPath) }
         logger.info("disk recovery: restoring", metadata: ["fdfs.store_path": "\(index)", "fdfs.from_offset": "\(offset)"])
         var lines = LineReader(fd: fd, path: files.binlogPath, offset: offset)
-        // Downloads run `parallelDownloads` at once, each on a connection of its own, over a
-        // window of records; the mark moves only past whole windows.
-        var sessions: [SourceSession?] = Array(repeating: nil, count: Self.parallelDownloads)
-        sessions[0] = session
-        defer { session = sessions[0] }
+        // Downloads run `parallelDownloads` at once, each slot with connections of its own, over
+        // a window of records; the mark moves only past whole windows.
         var window: [BinlogRecord] = []
         var windowEnd = offset
+        var opened = 0
         while true {
             let next = try lines.next()
             if let (line, end) = next {
@@ -407,7 +440,7 @@ public struct DiskRecovery: Sendable {
                 if window.count < Self.windowRecords { continue }
             }
             if !window.isEmpty {
-                pendingChanges += try await replayWindow(window, index, catalog: catalog, sessions: &sessions, counts: &counts)
+                pendingChanges += try await replayWindow(window, index, catalog: catalog, slots: &slots, opened: &opened, counts: &counts)
                 counts.records += window.count
                 sinceMark += window.count
                 offset = windowEnd
@@ -425,22 +458,21 @@ public struct DiskRecovery: Sendable {
         }
         try catalog.applyNow(pendingChanges)
         try files.saveMark(offset)
-        for case let s? in sessions.dropFirst() { await s.reset() }
         logger.info("disk recovery: files restored", metadata: [
             "fdfs.store_path": "\(index)", "fdfs.counts": "\(counts)", "fdfs.seconds": "\(ContinuousClock.now - started)",
         ])
     }
 
-    /// Files downloaded at once by a recovery (one connection to the source each).
+    /// Files downloaded at once by a recovery (a slot of connections each).
     static let parallelDownloads = 8
     /// Records restored between two checks of the mark (a window's creates run in parallel).
     static let windowRecords = 64
 
     /// Restores a window of records: its creates `parallelDownloads` at a time, then its links
-    /// in order (their targets are earlier creates). Each record is tried `recordAttempts`
-    /// times, on a new connection (to a source chosen again) after a failure. Returns the
+    /// in order (their targets are earlier creates). Each create is tried `recordAttempts`
+    /// times, on new connections (to sources chosen again) after a failure. Returns the
     /// window's catalog changes.
-    func replayWindow(_ window: [BinlogRecord], _ index: Int, catalog: FileCatalog, sessions: inout [SourceSession?],
+    func replayWindow(_ window: [BinlogRecord], _ index: Int, catalog: FileCatalog, slots: inout [PeerSessions?], opened: inout Int,
                       counts: inout RestoreCounts) async throws -> [CatalogChange] {
         var changes: [[CatalogChange]] = Array(repeating: [], count: window.count)
         var attempts = Array(repeating: 0, count: window.count)
@@ -448,23 +480,24 @@ public struct DiskRecovery: Sendable {
         let links = window.indices.filter { window[$0].operation.kind != .create }
         while !todo.isEmpty {
             var failed: [(Int, any Error)] = []
-            var free = Array(sessions.indices)
+            var free = Array(slots.indices)
             var queue = todo[...]
             try await withThrowingTaskGroup(of: (Int, Int, Result<([CatalogChange], RestoreCounts), any Error>).self) { tasks in
                 func launch() async throws {
                     guard let r = queue.popFirst(), let slot = free.popLast() else { return }
-                    if sessions[slot] == nil {
-                        guard let source = try await chooseSource(index) else {
+                    if slots[slot] == nil {
+                        guard let sources = try await chooseSources(index, rotation: slot + opened) else {
                             throw DiskRecoveryError("no peer left to recover store_path\(index) from; start again to resume")
                         }
-                        sessions[slot] = SourceSession(source: source, bindAddress: bindAddress)
+                        opened += 1
+                        slots[slot] = PeerSessions(sources.map { SourceSession(source: $0, bindAddress: bindAddress) })
                     }
-                    let session = sessions[slot]!
+                    let peers = slots[slot]!
                     let record = window[r]
                     tasks.addTask {
                         var own = RestoreCounts()
                         do {
-                            let made = try await self.replay(record, index, session, &own, catalog: catalog)
+                            let made = try await self.replayCreate(record, index, peers, &own, catalog: catalog)
                             return (r, slot, .success((made, own)))
                         } catch let error as DiskRecoveryError {
                             throw error
@@ -480,10 +513,11 @@ public struct DiskRecovery: Sendable {
                         changes[r] = made
                         counts.downloaded += own.downloaded
                         counts.skippedMissing += own.skippedMissing
+                        counts.fromOtherPeer += own.fromOtherPeer
                         counts.bytes += own.bytes
                     case .failure(let error):
-                        await sessions[slot]?.reset()
-                        sessions[slot] = nil
+                        await slots[slot]?.reset()
+                        slots[slot] = nil
                         failed.append((r, error))
                     }
                     free.append(slot)
@@ -501,36 +535,22 @@ public struct DiskRecovery: Sendable {
                 todo.append(r)
             }
         }
-        for r in links {
-            var attempt = 0
-            while true {
-                attempt += 1
-                do {
-                    if sessions[0] == nil {
-                        guard let source = try await chooseSource(index) else {
-                            throw DiskRecoveryError("no peer left to recover store_path\(index) from; start again to resume")
-                        }
-                        sessions[0] = SourceSession(source: source, bindAddress: bindAddress)
-                    }
-                    changes[r] = try await replay(window[r], index, sessions[0]!, &counts, catalog: catalog)
-                    break
-                } catch let error as DiskRecoveryError {
-                    throw error
-                } catch {
-                    await sessions[0]?.reset()
-                    sessions[0] = nil
-                    guard attempt < Self.recordAttempts else {
-                        throw DiskRecoveryError("disk recovery of store_path\(index) stopped at \(window[r]) after \(attempt) attempts: \(error); "
-                                                + "start the storage again to resume from its mark")
-                    }
-                    logger.warning("disk recovery: \(window[r]): \(error); retrying with a new connection")
-                }
-            }
-        }
+        for r in links { changes[r] = try replayLink(window[r], index, &counts) }
         return changes.flatMap { $0 }
     }
 
-    /// The connection to the source, opened when first needed and again after `reset`.
+    /// The connections of one download slot: one per source, the slot's first source first.
+    struct PeerSessions: Sendable {
+        let sessions: [SourceSession]
+        init(_ sessions: [SourceSession]) {
+            precondition(!sessions.isEmpty, "a slot needs a source")
+            self.sessions = sessions
+        }
+
+        func reset() async { for s in sessions { await s.reset() } }
+    }
+
+    /// The connection to one source, opened when first needed and again after `reset`.
     actor SourceSession {
         let source: Source
         let bindAddress: String?
@@ -554,56 +574,98 @@ public struct DiskRecovery: Sendable {
         }
     }
 
-    /// Applies one record; returns its catalog changes.
-    func replay(_ record: BinlogRecord, _ index: Int, _ session: SourceSession, _ counts: inout RestoreCounts,
-                catalog: FileCatalog) async throws -> [CatalogChange] {
-        let storePath = paths.paths[index]
+    /// The name of a record of store path `index`.
+    func recordName(_ record: BinlogRecord, _ index: Int) throws -> RemoteFilename {
         let name: RemoteFilename
         do { name = try RemoteFilename(parsing: record.filename, storePathCount: paths.paths.count, subdirCount: paths.subdirCount) } catch {
             throw DiskRecoveryError("\(record): not a file name of this storage (\(error)); check that the peer's subdir_count_per_path equals ours")
         }
         guard name.storePathIndex == index else { throw DiskRecoveryError("\(record) is not a file of store_path\(index)") }
-        let path = storePath.absolutePath(name)
-        switch record.operation.kind {
-        case .create:
-            // Deleted here after this create (the peer had not seen the delete yet): not restored.
-            if let deleted = try catalog.tombstone(name.text), deleted >= record.timestampSeconds {
-                counts.skippedMissing += 1
-                return []
-            }
-            let id = FileID(group: group, remoteFilename: name)
-            let size: Int64
-            do {
-                size = try await download(id, to: path, session)
-            } catch FDFSClientError.status(.ENOENT) {
-                counts.skippedMissing += 1
-                return []
-            }
-            var times = [timespec(tv_sec: time_t(record.timestampSeconds), tv_nsec: 0), timespec(tv_sec: time_t(record.timestampSeconds), tv_nsec: 0)]
-            guard utimensat(AT_FDCWD, path, &times, 0) == 0 else { throw FileSystemCalls.error("utimensat", path) }
-            let items: [CatalogMetadataItem]
-            do {
-                items = try await session.client().getMetadata(id).entries.map { CatalogMetadataItem($0.name, $0.value) }
-            } catch FDFSClientError.status(.ENOENT) {
-                items = []  // a C source answers ENOENT for a file without metadata
-            }
-            counts.downloaded += 1
-            counts.bytes += size
-            let entry = try catalogEntry(name, path: path, size: size, created: record.timestampSeconds)
-            return [.upsert(entry), .setMetadata(file: entry, items: items, merge: false)]
-        case .link:
-            guard case .linkTarget(let targetText) = record.extra,
-                  let target = try? RemoteFilename(parsing: targetText, storePathCount: paths.paths.count, subdirCount: paths.subdirCount)
-            else { throw DiskRecoveryError("\(record): the link target is not a file name of this storage") }
-            let targetPath = paths.paths[target.storePathIndex].absolutePath(target)
-            if symlink(targetPath, path) != 0 && errno != EEXIST && errno != ENOENT { throw FileSystemCalls.error("symlink", path) }
-            counts.links += 1
-            guard let (size, _) = try? regularFileStatus(path) else { return [] }
-            return [.upsert(try catalogEntry(name, path: path, size: size, created: record.timestampSeconds))]
-        default:
-            throw DiskRecoveryError("\(record): a recovery binlog holds only creates and links; delete \(RecoveryFiles.flagName) in "
-                                    + "\(storePath.dataPath) and the path's data directory to recover again from scratch")
+        return name
+    }
+
+    /// Restores one create; returns its catalog changes.
+    ///
+    /// The slot's first source is asked first, the others when it lacks the file (ENOENT).
+    /// An appender file is taken from the source with the largest copy (QUERY_FILE_INFO of
+    /// each): appends only make a file longer, and the peer that received the most of them
+    /// has the newest bytes. A failure of the first source fails the record (it is retried on
+    /// new connections); a failure of another source only leaves that source out.
+    func replayCreate(_ record: BinlogRecord, _ index: Int, _ peers: PeerSessions, _ counts: inout RestoreCounts,
+                      catalog: FileCatalog) async throws -> [CatalogChange] {
+        let name = try recordName(record, index)
+        let path = paths.paths[index].absolutePath(name)
+        // Deleted here after this create (the peer had not seen the delete yet): not restored.
+        if let deleted = try catalog.tombstone(name.text), deleted >= record.timestampSeconds {
+            counts.skippedMissing += 1
+            return []
         }
+        let id = FileID(group: group, remoteFilename: name)
+        var order = peers.sessions
+        if name.kind == .appender && order.count > 1 {
+            var sizes: [Int64?] = []
+            for (n, peer) in order.enumerated() {
+                do {
+                    sizes.append(try await peer.client().queryFileInfo(id, computeCRC32: false).fileSize)
+                } catch FDFSClientError.status(.ENOENT) {
+                    sizes.append(nil)
+                } catch {
+                    if n == 0 { throw error }
+                    await peer.reset()
+                    sizes.append(nil)
+                }
+            }
+            // Largest first; a source that did not answer last (its download is tried all the same).
+            order = order.indices.sorted { (sizes[$0] ?? -1, -$0) > (sizes[$1] ?? -1, -$1) }.map { order[$0] }
+        }
+        var got: (size: Int64, from: SourceSession)? = nil
+        for peer in order {
+            do {
+                got = (try await download(id, to: path, peer), peer)
+                if peer !== peers.sessions[0] { counts.fromOtherPeer += 1 }
+                break
+            } catch FDFSClientError.status(.ENOENT) {
+                continue
+            } catch {
+                if peer === peers.sessions[0] { throw error }
+                await peer.reset()
+                logger.warning("disk recovery: \(id) could not be downloaded from \(peer.source): \(error); trying the next source")
+            }
+        }
+        guard let (size, source) = got else {
+            counts.skippedMissing += 1
+            return []
+        }
+        var times = [timespec(tv_sec: time_t(record.timestampSeconds), tv_nsec: 0), timespec(tv_sec: time_t(record.timestampSeconds), tv_nsec: 0)]
+        guard utimensat(AT_FDCWD, path, &times, 0) == 0 else { throw FileSystemCalls.error("utimensat", path) }
+        let items: [CatalogMetadataItem]
+        do {
+            items = try await source.client().getMetadata(id).entries.map { CatalogMetadataItem($0.name, $0.value) }
+        } catch FDFSClientError.status(.ENOENT) {
+            items = []  // a C source answers ENOENT for a file without metadata
+        }
+        counts.downloaded += 1
+        counts.bytes += size
+        let entry = try catalogEntry(name, path: path, size: size, created: record.timestampSeconds)
+        return [.upsert(entry), .setMetadata(file: entry, items: items, merge: false)]
+    }
+
+    /// Restores one link (a symbolic link to its target's path); returns its catalog changes.
+    func replayLink(_ record: BinlogRecord, _ index: Int, _ counts: inout RestoreCounts) throws -> [CatalogChange] {
+        let name = try recordName(record, index)
+        let path = paths.paths[index].absolutePath(name)
+        guard record.operation.kind == .link else {
+            throw DiskRecoveryError("\(record): a recovery binlog holds only creates and links; delete \(RecoveryFiles.flagName) in "
+                                    + "\(paths.paths[index].dataPath) and the path's data directory to recover again from scratch")
+        }
+        guard case .linkTarget(let targetText) = record.extra,
+              let target = try? RemoteFilename(parsing: targetText, storePathCount: paths.paths.count, subdirCount: paths.subdirCount)
+        else { throw DiskRecoveryError("\(record): the link target is not a file name of this storage") }
+        let targetPath = paths.paths[target.storePathIndex].absolutePath(target)
+        if symlink(targetPath, path) != 0 && errno != EEXIST && errno != ENOENT { throw FileSystemCalls.error("symlink", path) }
+        counts.links += 1
+        guard let (size, _) = try? regularFileStatus(path) else { return [] }
+        return [.upsert(try catalogEntry(name, path: path, size: size, created: record.timestampSeconds))]
     }
 
     /// DOWNLOAD_FILE into place (a temporary file renamed when complete). An empty file is
@@ -675,5 +737,65 @@ struct LineReader {
             buffer = Array(buffer[start...]) + more
             bufferStart = offset
         }
+    }
+}
+
+/// Merges the recovery binlogs fetched from several peers into one: the records of all of them
+/// in timestamp order (on equal timestamps the earlier input first, each input's order kept),
+/// every name once (its first record), so that a file any peer has is restored once.
+public enum RecoveryBinlogMerge {
+    public struct Counts: Hashable, Sendable {
+        /// Records written.
+        public var records = 0
+        /// Records left out because an earlier one named the same file.
+        public var duplicates = 0
+    }
+
+    /// Writes the merge of `inputs` (files of binlog lines) to `output`, synced.
+    public static func merge(_ inputs: [String], into output: String) throws -> Counts {
+        var readers: [LineReader] = []
+        var fds: [Int32] = []
+        defer { for (fd, path) in zip(fds, inputs) { try? FileSystemCalls.close(fd, path: path) } }
+        for path in inputs {
+            let fd = try FileSystemCalls.open(path, O_RDONLY)
+            fds.append(fd)
+            readers.append(LineReader(fd: fd, path: path, offset: 0))
+        }
+        let out = try FileSystemCalls.open(output, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644)
+        defer { try? FileSystemCalls.close(out, path: output) }
+        func head(_ i: Int) throws -> BinlogRecord? {
+            guard let (line, _) = try readers[i].next() else { return nil }
+            do { return try BinlogRecord(lineBytes: line[...]) } catch {
+                throw DiskRecoveryError("\(inputs[i]): \(error) in a line the peer sent; start the storage again to fetch it again")
+            }
+        }
+        var heads: [BinlogRecord?] = try inputs.indices.map { try head($0) }
+        var seen = Set<String>()
+        var counts = Counts()
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(BinlogExport.chunkBytes + BinlogRecord.maxLineBytes)
+        while true {
+            var pick: Int? = nil
+            for i in heads.indices {
+                guard let h = heads[i] else { continue }
+                if let p = pick, heads[p]!.timestampSeconds <= h.timestampSeconds { continue }
+                pick = i
+            }
+            guard let i = pick, let record = heads[i] else { break }
+            if seen.insert(record.filename).inserted {
+                buffer += record.encodedBytes
+                counts.records += 1
+                if buffer.count >= BinlogExport.chunkBytes {
+                    try FileSystemCalls.writeAll(out, buffer, path: output)
+                    buffer.removeAll(keepingCapacity: true)
+                }
+            } else {
+                counts.duplicates += 1
+            }
+            heads[i] = try head(i)
+        }
+        try FileSystemCalls.writeAll(out, buffer, path: output)
+        try FileSystemCalls.sync(out, path: output)
+        return counts
     }
 }

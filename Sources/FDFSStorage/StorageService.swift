@@ -97,7 +97,6 @@ public struct StorageService: Service {
             ?? SubdirectoryCursor(subdirCount: c.subdirCountPerPath, rotateCount: c.fileDistributeRotateCount)
 
         // Catalog, binlog, the file server.
-        let catalogPath = StorageStore.catalogPath(basePath: c.basePath)
         let catalog = CatalogWriter(catalog: fileCatalog) { [logger] error in
             logger.error("catalog batch not written (run fdfs-storaged --rebuild-catalog to resync): \(error)")
         }

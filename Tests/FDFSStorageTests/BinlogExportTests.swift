@@ -94,6 +94,29 @@ import Testing
         #expect(counts.linesExported == 1)
     }
 
+    @Test("the peers' recovery binlogs merge in timestamp order, every name once")
+    func recoveryBinlogsMerge() throws {
+        let dir = try temporaryDirectory()
+        let a = "1000 C M00/00/00/a\n1002 C M00/00/00/b\n1005 C M00/00/00/c\n"
+        let b = "1000 C M00/00/00/z\n1001 C M00/00/00/b\n1002 C M00/00/00/y\n1003 L M00/00/00/l M00/00/00/y\n"
+        try a.write(toFile: dir + "/a", atomically: true, encoding: .utf8)
+        try b.write(toFile: dir + "/b", atomically: true, encoding: .utf8)
+        try "".write(toFile: dir + "/empty", atomically: true, encoding: .utf8)
+        let counts = try RecoveryBinlogMerge.merge([dir + "/a", dir + "/b", dir + "/empty"], into: dir + "/out")
+        #expect(counts == RecoveryBinlogMerge.Counts(records: 6, duplicates: 1))
+        #expect(try String(contentsOfFile: dir + "/out", encoding: .utf8) == """
+            1000 C M00/00/00/a
+            1000 C M00/00/00/z
+            1001 C M00/00/00/b
+            1002 C M00/00/00/y
+            1003 L M00/00/00/l M00/00/00/y
+            1005 C M00/00/00/c
+
+            """)
+        try "1000 C M00/00/00/a\nnot a record\n".write(toFile: dir + "/bad", atomically: true, encoding: .utf8)
+        #expect(throws: DiskRecoveryError.self) { try RecoveryBinlogMerge.merge([dir + "/a", dir + "/bad"], into: dir + "/out") }
+    }
+
     @Test func emptyBinlogExportsNothing() async throws {
         let fixture = try Fixture(binlog: "", files: [], links: [])
         let (text, counts) = try await fixture.export(0)
