@@ -443,7 +443,7 @@ struct ChaosVerify: AsyncParsableCommand {
             computes the CRC32 from its disk; the bytes are compared on every member). A deleted file (its delete acknowledged) must be on no member. Files whose last operation was not \
             acknowledged are skipped, except that an appender file must hold its acknowledged bytes, with or without \
             the unacknowledged append. Replication may still be catching up: each check is repeated until it passes \
-            or --timeout runs out.
+            or --timeout runs out (files of --lost-with-disk alone: five more rounds, since no member has them to send).
             """)
 
     @Option(help: "The ledger chaos load wrote.") var ledger: String
@@ -474,6 +474,15 @@ struct ChaosVerify: AsyncParsableCommand {
         // (file index, member index) pairs still to pass.
         var pending = checked.indices.flatMap { f in members.indices.map { (f, $0) } }
         var last: [Int: [Int: Finding]] = [:]
+        var wiped: Set<String> = []
+        if let lostWithDisk {
+            guard let text = try? String(contentsOfFile: lostWithDisk, encoding: .utf8) else {
+                throw CLIFailure(.usage, "cannot read --lost-with-disk \(lostWithDisk)")
+            }
+            wiped = Set(text.split(separator: "\n").map(String.init))
+        }
+        // Rounds left once only files of a wiped disk are pending: no member has them to send.
+        var wipedOnlyRounds = 5
         let start = ContinuousClock.now
         let deadline = start + .milliseconds(Int64(timeout * 1000))
         var settings = ConnectionSettings()
@@ -505,14 +514,11 @@ struct ChaosVerify: AsyncParsableCommand {
                 if finding != .good && finding != .absent { pending.append((f, m)) }
             }
             if pending.isEmpty || ContinuousClock.now >= deadline { break }
-            try await Task.sleep(for: .seconds(1))
-        }
-        var wiped: Set<String> = []
-        if let lostWithDisk {
-            guard let text = try? String(contentsOfFile: lostWithDisk, encoding: .utf8) else {
-                throw CLIFailure(.usage, "cannot read --lost-with-disk \(lostWithDisk)")
+            if pending.allSatisfy({ wiped.contains(checked[$0.0].id) }) {
+                wipedOnlyRounds -= 1
+                if wipedOnlyRounds == 0 { break }
             }
-            wiped = Set(text.split(separator: "\n").map(String.init))
+            try await Task.sleep(for: .seconds(1))
         }
         let liveFiles = checked.indices.filter { checked[$0].state == .live }
         let deletedFiles = checked.indices.filter { checked[$0].state == .deleted }
