@@ -133,6 +133,8 @@ struct ChaosLedger: Codable, Sendable {
     var corruptReads: [String]
     /// Files a tracker routed a read of to a storage that answered ENOENT.
     var misroutedReads: [String]
+    /// Files a tracker routed a delete of to a storage that answered ENOENT.
+    var misroutedDeletes: [String]
 }
 
 // MARK: - Load
@@ -237,10 +239,28 @@ struct ChaosLoad: AsyncParsableCommand {
             }
         default:
             guard let (index, file) = state.take(rng: &rng, where: { _ in true }) else { return }
+            // In two steps too: the trackers' ENOENT ("no writable member has it yet": nothing
+            // was done, the file stays live) apart from a storage named that lacks the file.
+            let id: FileID
+            let storage: StorageEndpoint
             do {
-                try await client.delete(try FileID(parsing: file.id))
+                id = try FileID(parsing: file.id)
+                guard let first = try await client.withTracker({ try await $0.queryUpdate(id) }).storages.first else {
+                    state.release(index) { _ in }
+                    return state.error("delete route none")
+                }
+                storage = first
+            } catch {
+                state.release(index) { _ in }
+                return state.failed("delete route", error)
+            }
+            do {
+                try await client.withStorage(storage) { try await $0.deleteFile(id) }
                 state.release(index, gone: .deleted)
                 state.count("delete")
+            } catch FDFSClientError.status(.ENOENT) {
+                state.release(index, gone: .uncertain)
+                state.misroutedDelete(file.id)
             } catch {
                 state.release(index, gone: .uncertain)
                 state.failed("delete", error)
@@ -289,6 +309,7 @@ final class ChaosLoadState: Sendable {
         var errors: [String: Int] = [:]
         var corruptReads: [String] = []
         var misroutedReads: [String] = []
+        var misroutedDeletes: [String] = []
     }
 
     let inner = Mutex(Inner())
@@ -310,6 +331,12 @@ final class ChaosLoadState: Sendable {
         inner.withLock {
             $0.errors["download misrouted", default: 0] += 1
             $0.misroutedReads.append(id)
+        }
+    }
+    func misroutedDelete(_ id: String) {
+        inner.withLock {
+            $0.errors["delete misrouted", default: 0] += 1
+            $0.misroutedDeletes.append(id)
         }
     }
     func corrupt(_ id: String) {
@@ -378,7 +405,7 @@ final class ChaosLoadState: Sendable {
         inner.withLock { s in
             ChaosLedger(seed: seed, seconds: seconds, operations: s.operations, errors: s.errors,
                         files: s.done + s.keys.compactMap { s.live[$0] }, corruptReads: s.corruptReads,
-                        misroutedReads: s.misroutedReads)
+                        misroutedReads: s.misroutedReads, misroutedDeletes: s.misroutedDeletes)
         }
     }
 }
@@ -529,12 +556,14 @@ struct ChaosVerify: AsyncParsableCommand {
         let resurrected = deletedFiles.filter { f in members.indices.contains { last[f]?[$0] != .absent } }
         let corrupt = book.corruptReads.filter { !wiped.contains($0) }
         let misrouted = book.misroutedReads.filter { !wiped.contains($0) }
+        let misroutedDeletes = book.misroutedDeletes.filter { !wiped.contains($0) }
         let uncertain = book.files.count - checked.count
         let seconds = BenchRun.seconds(ContinuousClock.now - start)
         print("verify: \(liveFiles.count - gone.count) files verified on \(members.count) members, \(deletedFiles.count) deletes verified, "
               + "\(uncertain) not acknowledged (skipped), converged in \(String(format: "%.1f", seconds)) s")
         print("verify: files lost \(lost.count), copies missing \(incomplete.count), files resurrected \(resurrected.count), "
-              + "corrupt reads \(corrupt.count), reads routed to a storage without the file \(misrouted.count)")
+              + "corrupt reads \(corrupt.count), reads routed to a storage without the file \(misrouted.count), "
+              + "deletes routed to a storage without the file \(misroutedDeletes.count)")
         if !wiped.isEmpty {
             print("verify: \(wiped.count) files were only on a disk when it was wiped (not replicated yet): \(lostWithTheDisk.count) of them "
                   + "acknowledged and lost with it, \(book.corruptReads.count - corrupt.count) reads of them returned older bytes")
@@ -545,6 +574,7 @@ struct ChaosVerify: AsyncParsableCommand {
         }
         for id in Set(corrupt).sorted().prefix(20) { print("verify: a download of \(id) returned other bytes than were given") }
         for id in Set(misrouted).sorted().prefix(20) { print("verify: a read of \(id) was routed to a storage that did not have it") }
+        for id in Set(misroutedDeletes).sorted().prefix(20) { print("verify: a delete of \(id) was routed to a storage that did not have it") }
         if !lost.isEmpty || !incomplete.isEmpty || !resurrected.isEmpty || !corrupt.isEmpty {
             throw CLIFailure(.server, "the cluster lost, missed or resurrected files, or served wrong bytes (above)")
         }
