@@ -4,6 +4,7 @@ public import Logging
 public import NIOCore
 public import NIOPosix
 public import ServiceLifecycle
+import Synchronization
 
 /// The TCP server every daemon runs: it listens, admits connections (allow_hosts,
 /// max_connections), installs the frame decoder and the timeouts in each connection's
@@ -56,9 +57,10 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
         hasStarted = true
 
         let listener: NIOAsyncChannel<any Channel, Never>
+        let untaken = UntakenChannels()
         do {
             try settings.validate()
-            listener = try await bind()
+            listener = try await bind(untaken)
         } catch {
             listening.fail(error)
             throw error
@@ -74,6 +76,7 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
         let handler = self.handler
         let logger = self.logger
         var listenerError: (any Error)?
+        defer { untaken.stop() }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 do {
@@ -82,6 +85,7 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
                             // The connection's task runs on the channel's event loop
                             // (EventLoopTaskExecutor says why).
                             group.addTask(executorPreference: EventLoopTaskExecutor(connection.eventLoop)) {
+                                untaken.remove(connection)
                                 await Self.serve(connection, handler: handler, logger: logger)
                             }
                         }
@@ -106,7 +110,7 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
         logger.info(Task.isCancelled ? "stopped: cancelled" : "stopped", metadata: ["fdfs.address": "\(address?.logDescription ?? "?")"])
     }
 
-    private func bind() async throws -> NIOAsyncChannel<any Channel, Never> {
+    private func bind(_ untaken: UntakenChannels) async throws -> NIOAsyncChannel<any Channel, Never> {
         let settings = self.settings
         let logger = self.logger
         let handler = self.handler
@@ -134,8 +138,9 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
                     // accepted channel that the accept loop never takes (the loop cancelled, or
                     // the listener closing meanwhile) is dropped by NIO, and a dropped
                     // NIOAsyncChannel traps (swift-nio#2813). A plain Channel can be dropped;
-                    // the guard's timer or the gate closes it. No reads until it is wrapped.
+                    // `untaken` closes it when run() returns. No reads until it is wrapped.
                     try channel.syncOptions?.setOption(.autoRead, value: false)
+                    untaken.add(channel)
                     return channel
                 }
             }
@@ -207,5 +212,41 @@ public actor FDFSServer<Handler: FDFSConnectionHandler>: Service {
         // the guard handler bounds the wait (linger).
         outbound.finish()
         try await channel.closeFuture.get()
+    }
+}
+
+/// Accepted channels no connection task has taken yet. NIO drops those the accept loop never
+/// takes (run() cancelled, the listener closing); they are closed when run() returns, so that
+/// their clients see the close at once rather than at an idle timeout.
+final class UntakenChannels: Sendable {
+    private struct State {
+        var open: [ObjectIdentifier: any Channel] = [:]
+        var stopped = false
+    }
+    private let state = Mutex(State())
+
+    /// A channel just accepted (closed at once when run() has already returned).
+    func add(_ channel: any Channel) {
+        let stopped = state.withLock { s in
+            if !s.stopped { s.open[ObjectIdentifier(channel)] = channel }
+            return s.stopped
+        }
+        if stopped { return channel.close(promise: nil) }
+        channel.closeFuture.whenComplete { _ in self.remove(channel) }
+    }
+
+    /// A connection task took the channel (or it closed).
+    func remove(_ channel: any Channel) {
+        _ = state.withLock { $0.open.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    /// run() returns: every channel not taken is closed.
+    func stop() {
+        let left = state.withLock { s in
+            s.stopped = true
+            defer { s.open = [:] }
+            return Array(s.open.values)
+        }
+        for channel in left { channel.close(promise: nil) }
     }
 }
