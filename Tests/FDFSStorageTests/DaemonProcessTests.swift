@@ -60,6 +60,7 @@ import Testing
         try FileManager.default.removeItem(atPath: catalogPath)
         let rebuild = try DaemonCluster.launch("fdfs-storaged", ["--config", cluster.directory + "/storage.conf", "--rebuild-catalog"],
                                                log: cluster.directory + "/rebuild.log")
+        while rebuild.isRunning { try await Task.sleep(for: .milliseconds(50)) }
         rebuild.waitUntilExit()
         let output = (try? String(contentsOfFile: cluster.directory + "/rebuild.log", encoding: .utf8)) ?? ""
         #expect(rebuild.terminationStatus == 0, "\(output)")

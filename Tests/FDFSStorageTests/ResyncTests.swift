@@ -10,7 +10,13 @@ import Testing
 @Suite(.serialized) struct ResyncTests {
     static let group = GroupCluster.group
 
-    static func fdfs(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// Runs the CLI on a thread of its own: a blocking wait on the test's executor would stall
+    /// every other test of the process (two cooperative threads on a 2-core machine).
+    static func fdfs(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await onOwnThread { try fdfsBlocking(arguments) }
+    }
+
+    static func fdfsBlocking(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = DaemonCluster.binDirectory.appendingPathComponent("fdfs")
         p.arguments = arguments
@@ -38,15 +44,15 @@ import Testing
                 #expect(unlink(path) == 0, "\(path)")
             }
             let tracker = "127.0.0.1:\(cluster.trackerPort)"
-            let done = try Self.fdfs(["resync", "group1", "100002", "--from", "100001", "--tracker", tracker])
+            let done = try await Self.fdfs(["resync", "group1", "100002", "--from", "100001", "--tracker", tracker])
             #expect(done.status == 0 && done.output.contains("100001 pushes every file of group1 to 100002 again"), "\(done.output)")
             try await cluster.waitForFiles(files, on: 1, timeout: .seconds(60))
             #expect(cluster.log(0).contains("full resync requested: every file is pushed to the peer again"))
 
             // Mistakes: an unknown storage, the same storage twice.
-            let unknown = try Self.fdfs(["resync", "group1", "999999", "--tracker", tracker])
+            let unknown = try await Self.fdfs(["resync", "group1", "999999", "--tracker", tracker])
             #expect(unknown.status == 2 && unknown.output.contains("storage 999999 is not a member of group1"), "\(unknown.output)")
-            let same = try Self.fdfs(["resync", "group1", "100001", "--from", "100001", "--tracker", tracker])
+            let same = try await Self.fdfs(["resync", "group1", "100001", "--from", "100001", "--tracker", tracker])
             #expect(same.status == 1, "\(same.output)")
             // A peer the storage does not have.
             let outsider = try await FDFSClientConnection.connect(host: "127.0.0.1", port: cluster.storagePorts[0])

@@ -43,7 +43,7 @@ import Testing
             let junk = cluster.storePath(1) + "/data/00/00/junk.txt"
             try Data("not a FastDFS file".utf8).write(to: URL(fileURLWithPath: junk))
 
-            let run = try ResyncTests.fdfs(["scrub", "group1", "--storage", "100002", "--wait", "--tracker", "127.0.0.1:\(cluster.trackerPort)"])
+            let run = try await ResyncTests.fdfs(["scrub", "group1", "--storage", "100002", "--wait", "--tracker", "127.0.0.1:\(cluster.trackerPort)"])
             #expect(run.status == 0 && run.output.contains("checked 12  damaged 3  repaired 3  unrepaired 0  adopted 1  quarantined 1"),
                     "\(run.output)\n\(cluster.log(1))")
             #expect(!FileManager.default.fileExists(atPath: junk))
@@ -60,7 +60,7 @@ import Testing
                 #expect(cluster.log(1).contains(problem), "\(problem)")
             }
             // A second pass finds nothing.
-            let again = try ResyncTests.fdfs(["scrub", "group1", "--storage", "100002", "--wait", "--tracker", "127.0.0.1:\(cluster.trackerPort)"])
+            let again = try await ResyncTests.fdfs(["scrub", "group1", "--storage", "100002", "--wait", "--tracker", "127.0.0.1:\(cluster.trackerPort)"])
             #expect(again.output.contains("checked 13  damaged 0  repaired 0  unrepaired 0  adopted 0  quarantined 0"), "\(again.output)")
         }
     }

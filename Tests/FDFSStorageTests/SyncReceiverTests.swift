@@ -141,8 +141,8 @@ import Testing
             let client = try await storage.client()
             #expect(try await Self.call(client, SyncDeleteFileRequest(timestamp: Self.ts + 1, group: Self.group, filename: name.text)) == .ENOENT,
                     "nothing to unlink yet; the tombstone is recorded")
-            try held.send(Array(content[1000...]))
-            let reply = try held.receive(10)
+            let rest = Array(content[1000...])
+            let reply = try await onOwnThread { try held.send(rest); return try held.receive(10) }
             #expect(FDFSStatus(reply[9]) == .EEXIST, "the sender takes EEXIST as done")
             #expect(try storage.files().isEmpty, "neither the file nor its temporary copy stays")
             await client.close()
