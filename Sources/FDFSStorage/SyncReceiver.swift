@@ -276,12 +276,13 @@ extension StorageConnectionHandler {
     /// not arrived yet, from a slower peer) gets its tombstone all the same, so that the create
     /// does not bring it back when it arrives; the answer is still ENOENT.
     func syncDeleteFile(_ name: RemoteFilename, path: String, timestamp: Int32, _ state: SyncConnectionState) throws {
-        let record = ReplicaRecord(kind: .delete, filename: name.text, timestamp: Int64(timestamp),
-                                   catalog: .delete(fileID: name.text, at: Int64(timestamp)))
-        // The tombstone before the unlink: a create of this name being received on another
-        // connection checks for it after placing its file (`placeSyncFile`), so whichever
-        // order the two take, the file does not stay.
+        // The tombstone (and the row's removal) before the unlink: a create of this name being
+        // received on another connection checks for it after placing its file
+        // (`placeSyncFile`), so whichever order the two take, the file does not stay. Queued
+        // before the binlog record, it is committed no later than any change recorded after
+        // it, so the record itself carries no catalog change.
         store.catalog.enqueue(.delete(fileID: name.text, at: Int64(timestamp)))
+        let record = ReplicaRecord(kind: .delete, filename: name.text, timestamp: Int64(timestamp))
         guard unlink(path) == 0 else {
             let missing = errno == ENOENT
             let why = errno

@@ -72,10 +72,12 @@ public actor CatalogWriter {
     public nonisolated func deletedAt(_ fileID: String) throws(CatalogError) -> Int64? {
         let queued: Int64? = inbox.withLock { box in
             var latest: Int64? = nil
-            // Both queues in place: no array is built on a replicated create's path.
-            for queue in [box.inFlight, box.pending] {
+            // Both queues read in place (a replicated create asks on every file).
+            func scan(_ queue: [CatalogChange]) {
                 for case .delete(let id, let at) in queue where id == fileID { latest = max(latest ?? at, at) }
             }
+            scan(box.inFlight)
+            scan(box.pending)
             return latest
         }
         let committed = try catalog.tombstone(fileID)

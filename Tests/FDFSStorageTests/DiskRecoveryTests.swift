@@ -112,9 +112,10 @@ import Testing
         await cluster.stopAll()
     }
 
-    /// A group of three: each peer lacks a file the other has, and one has an appender file
-    /// without its last append (as when the wiped storage had pushed them to one peer only).
-    /// The wiped storage gets every file from whichever peer has it, and the longer appender.
+    /// A group of three: each peer lacks a file the other has, and each has an appender file
+    /// without its last append that the other has whole (as when the wiped storage had pushed
+    /// them to one peer only). The wiped storage gets every file from whichever peer has it,
+    /// and each appender from its longer copy, whichever peer its download slot asks first.
     @Test(.timeLimit(.minutes(3)))
     func aWipedStorageGetsEveryFileAnyPeerHas() async throws {
         try await ReplicationTests.withCluster(3, storageSettings: { _ in ["scrub_interval": "0"] }) { cluster in
@@ -126,24 +127,28 @@ import Testing
                 let bytes = (0..<(100 + i * 977)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ i) }
                 contents[try await a.uploadFile(.bytes(bytes), fileExtension: "bin").fileID().remoteFilename.text] = bytes
             }
-            let parts = (0..<3).map { p in (0..<(5000 + p)).map { UInt8(truncatingIfNeeded: $0 &+ p) } }
-            let appender = try await a.uploadAppenderFile(.bytes(parts[0]), fileExtension: "log").fileID()
-            for part in parts.dropFirst() { try await a.appendFile(appender, .bytes(part)) }
+            // Two appender files of three parts each.
+            var appenders: [(id: FileID, firstParts: Int)] = []
+            for n in 0..<2 {
+                let parts = (0..<3).map { p in (0..<(5000 + p)).map { UInt8(truncatingIfNeeded: $0 &+ p &+ n) } }
+                let id = try await a.uploadAppenderFile(.bytes(parts[0]), fileExtension: "log").fileID()
+                for part in parts.dropFirst() { try await a.appendFile(id, .bytes(part)) }
+                contents[id.remoteFilename.text] = parts.flatMap { $0 }
+                appenders.append((id, parts[0].count + parts[1].count))
+            }
             await a.close()
-            let whole = parts.flatMap { $0 }
             for i in [1, 2] {
                 try await cluster.waitForFiles(contents.mapValues { (Int64($0.count), CRC32.checksum($0)) }, on: i)
-                try await cluster.waitForFiles([appender.remoteFilename.text: (Int64(whole.count), CRC32.checksum(whole))], on: i)
             }
-            contents[appender.remoteFilename.text] = whole
 
-            // Behind the peers' backs: one file gone from B, another from A, and B's appender
-            // without its last append.
-            let names = contents.keys.filter { $0 != appender.remoteFilename.text }.sorted()
+            // Behind the peers' backs: one file gone from B, another from A; the first appender
+            // without its last append on B, the second on A.
+            let names = contents.keys.filter { name in !appenders.contains { $0.id.remoteFilename.text == name } }.sorted()
             func path(_ i: Int, _ name: String) throws -> String { cluster.storePath(i) + "/" + (try RemoteFilename(parsing: name)).relativePath }
             #expect(unlink(try path(1, names[0])) == 0)
             #expect(unlink(try path(0, names[1])) == 0)
-            #expect(truncate(try path(1, appender.remoteFilename.text), off_t(parts[0].count + parts[1].count)) == 0)
+            #expect(truncate(try path(1, appenders[0].id.remoteFilename.text), off_t(appenders[0].firstParts)) == 0)
+            #expect(truncate(try path(0, appenders[1].id.remoteFilename.text), off_t(appenders[1].firstParts)) == 0)
 
             // C's disk is replaced.
             #expect(await cluster.stop(2) == 0)
@@ -152,7 +157,7 @@ import Testing
             try await cluster.waitUntilActive([2], timeout: .seconds(90))
             let log = cluster.log(2)
             let restored = log.split(separator: "\n").first { $0.contains("disk recovery: files restored") }
-            #expect(restored?.contains("31 records, 31 files downloaded") == true && restored?.contains(", 0 skipped") == true, "\(log)")
+            #expect(restored?.contains("32 records, 32 files downloaded") == true && restored?.contains(", 0 skipped") == true, "\(log)")
             let c = try await cluster.client(2)
             for (name, bytes) in contents {
                 #expect(try await c.downloadFile(FileID(group: Self.group, remoteFilename: try RemoteFilename(parsing: name))) == bytes, "\(name) on C")
